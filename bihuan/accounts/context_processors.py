@@ -1,0 +1,37 @@
+"""Navigation entries for the signed-in user, decided by their capabilities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from bihuan.accounts.policies import Capability, capabilities_of
+from bihuan.accounts.scope import scope_of
+
+_ENTRIES = [
+    ("accounts:home", _("Home"), None),
+    ("territory:regions", _("Territory"), Capability.TERRITORY_READ),
+    ("territory:areas", _("Areas"), Capability.TERRITORY_READ),
+    ("territory:sentinels", _("Sentinels"), Capability.TERRITORY_READ),
+    ("accounts:departments", _("Departments"), Capability.TERRITORY_READ),
+    ("accounts:users", _("Users"), Capability.USER_READ),
+    ("territory:import", _("Import regions"), Capability.TERRITORY_MANAGE),
+    ("audit:events", _("Audit log"), Capability.AUDIT_READ),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The menu the user may see, and their roles for the header."""
+    user = request.user
+    if not user.is_authenticated:
+        return {}
+    capabilities = capabilities_of(user)
+    entries = [
+        {"url": reverse(name), "label": label, "active": request.path == reverse(name)}
+        for name, label, capability in _ENTRIES
+        if capability is None or capability in capabilities
+    ]
+    return {"nav_entries": entries, "user_roles": sorted(scope_of(user).roles)}

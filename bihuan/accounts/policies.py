@@ -1,0 +1,66 @@
+"""Which role may do what: capabilities as data, checked by views and services alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from bihuan.accounts.models import Role
+from bihuan.accounts.scope import scope_of
+
+
+class Capability(StrEnum):
+    TERRITORY_MANAGE = "territory.manage"  # regions, areas, sentinels, party kinds
+    DEPARTMENT_MANAGE = "department.manage"
+    USER_MANAGE = "user.manage"  # create, deactivate, reset password
+    ASSIGNMENT_MANAGE = "assignment.manage"  # grant and end roles (authorisation)
+    ACCOUNT_UNLOCK = "account.unlock"
+    AUDIT_READ = "audit.read"
+    TERRITORY_READ = "territory.read"
+    USER_READ = "user.read"
+    AREA_RESPONSIBLES_MANAGE = "area.responsibles.manage"
+
+
+_READ_PLACES = {Capability.TERRITORY_READ}
+
+CAPABILITIES: dict[str, frozenset[Capability]] = {
+    # 三员: configuration / authorisation and security / audit, with no overlap.
+    Role.SYSTEM_ADMIN: frozenset(
+        {
+            Capability.TERRITORY_MANAGE,
+            Capability.DEPARTMENT_MANAGE,
+            Capability.USER_MANAGE,
+            Capability.TERRITORY_READ,
+            Capability.USER_READ,
+        }
+    ),
+    Role.SECURITY_ADMIN: frozenset(
+        {
+            Capability.ASSIGNMENT_MANAGE,
+            Capability.ACCOUNT_UNLOCK,
+            Capability.TERRITORY_READ,
+            Capability.USER_READ,
+        }
+    ),
+    Role.AUDIT_ADMIN: frozenset({Capability.AUDIT_READ}),
+    Role.SUPERVISOR: frozenset(
+        {Capability.TERRITORY_READ, Capability.USER_READ, Capability.AREA_RESPONSIBLES_MANAGE}
+    ),
+    Role.COORDINATOR: frozenset({Capability.TERRITORY_READ, Capability.USER_READ}),
+    Role.INSPECTOR: frozenset(_READ_PLACES),
+    Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES),
+    Role.OFFICER: frozenset(_READ_PLACES),
+    Role.AREA_RESPONSIBLE: frozenset(_READ_PLACES),
+}
+
+
+def capabilities_of(user: object) -> frozenset[Capability]:
+    """Everything the user's active roles allow."""
+    result: set[Capability] = set()
+    for role in scope_of(user).roles:
+        result |= CAPABILITIES.get(role, frozenset())
+    return frozenset(result)
+
+
+def can(user: object, capability: Capability) -> bool:
+    """May the user do this kind of thing at all? (Where is decided by the selectors.)"""
+    return capability in capabilities_of(user)

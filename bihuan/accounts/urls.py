@@ -1,0 +1,22 @@
+from django.urls import path
+
+from bihuan.accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("password/", views.password_change, name="password_change"),
+    path("users/", views.users, name="users"),
+    path("users/new/", views.user_create, name="user_create"),
+    path("users/<int:pk>/", views.user_detail, name="user"),
+    path("users/<int:pk>/active/", views.user_set_active, name="user_set_active"),
+    path("users/<int:pk>/password/", views.user_reset_password, name="user_reset_password"),
+    path("users/<int:pk>/unlock/", views.user_unlock, name="user_unlock"),
+    path("users/<int:pk>/assignments/", views.assignment_grant, name="assignment_grant"),
+    path("assignments/<int:pk>/end/", views.assignment_end, name="assignment_end"),
+    path("departments/", views.departments, name="departments"),
+    path("departments/<int:pk>/", views.department_detail, name="department"),
+]

@@ -1,0 +1,33 @@
+"""manage.py load_demo: the demo city of Xiaogan (idempotent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from bihuan.demo.data import DEMO_PASSWORD, USERS
+from bihuan.demo.loader import load_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo city: Xiaogan's real division codes (孝感市 420900, its seven county-level "
+        "divisions, Xiaonan's urban streets), 文昌社区 and 体育路学校, the nine departments, one "
+        "area with its responsible parties, and one demo account per role. Synthetic records are "
+        "marked as such. Running it again creates nothing new."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--quiet-logins", action="store_true", help="Do not print the demo logins."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        created = load_demo()
+        summary = ", ".join(f"{k} {v}" for k, v in created.items())
+        self.stdout.write(self.style.SUCCESS(f"Demo city loaded (created: {summary})."))
+        if not options["quiet_logins"]:
+            self.stdout.write(f"Demo password for every account: {DEMO_PASSWORD}")
+            for username, display, _phone, role, _region, _extra in USERS:
+                self.stdout.write(f"  {username:<12} {role:<18} {display}")

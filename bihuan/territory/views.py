@@ -1,0 +1,183 @@
+"""Pages of the territory: the region tree, areas and sentinels, and region import."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from bihuan.accounts.policies import Capability, can
+from bihuan.accounts.selectors import departments_visible_to, users_visible_to
+from bihuan.core.errors import ServiceError
+from bihuan.territory import imports
+from bihuan.territory.forms import RegionImportForm
+from bihuan.territory.models import RegionImport
+from bihuan.territory.selectors import (
+    area_responsibles,
+    areas_visible_to,
+    region_children,
+    regions_visible_to,
+    sentinels_visible_to,
+)
+
+
+def _require(request: HttpRequest, capability: Capability) -> None:
+    if not can(request.user, capability):
+        raise Http404
+
+
+@login_required
+def regions(request: HttpRequest) -> HttpResponse:
+    """The tops of the user's part of the tree, with search by name or code."""
+    _require(request, Capability.TERRITORY_READ)
+    query = request.GET.get("q", "").strip()
+    if query:
+        found = regions_visible_to(request.user).filter(
+            Q(name__icontains=query) | Q(code__startswith=query)
+        )
+        page = Paginator(found.order_by("path"), 50).get_page(request.GET.get("page"))
+        return render(request, "territory/regions.html", {"q": query, "page": page})
+    return render(
+        request, "territory/regions.html", {"tops": region_children(request.user, None)}
+    )
+
+
+@login_required
+def region_children_partial(request: HttpRequest, code: str) -> HttpResponse:
+    """htmx: the children of one node of the tree."""
+    _require(request, Capability.TERRITORY_READ)
+    region = get_object_or_404(regions_visible_to(request.user), code=code)
+    return render(
+        request,
+        "territory/regions.html#children",
+        {"nodes": region_children(request.user, region)},
+    )
+
+
+@login_required
+def region_detail(request: HttpRequest, code: str) -> HttpResponse:
+    """One region: where it sits, what is below it, its areas, sentinels and departments."""
+    _require(request, Capability.TERRITORY_READ)
+    region = get_object_or_404(regions_visible_to(request.user), code=code)
+    visible = regions_visible_to(request.user)
+    ancestors = [r for r in region.ancestors() if visible.filter(pk=r.pk).exists()]
+    return render(
+        request,
+        "territory/region_detail.html",
+        {
+            "region": region,
+            "ancestors": ancestors,
+            "children": region_children(request.user, region),
+            "areas": areas_visible_to(request.user).filter(
+                Q(region=region) | Q(communities=region)
+            ).distinct(),
+            "sentinels": sentinels_visible_to(request.user).filter(region=region),
+            "departments": departments_visible_to(request.user).filter(jurisdiction=region),
+            "people": users_visible_to(request.user)
+            .filter(assignments__region=region, assignments__is_active=True)
+            .distinct(),
+        },
+    )
+
+
+@login_required
+def areas(request: HttpRequest) -> HttpResponse:
+    _require(request, Capability.TERRITORY_READ)
+    rows = areas_visible_to(request.user).filter(is_active=True)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "territory/areas.html", {"page": page})
+
+
+@login_required
+def area_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, Capability.TERRITORY_READ)
+    area = get_object_or_404(areas_visible_to(request.user), pk=pk)
+    return render(
+        request,
+        "territory/area_detail.html",
+        {
+            "area": area,
+            "communities": area.communities.order_by("code"),
+            "schools": area.sentinels.filter(is_active=True),
+            "responsibles": area_responsibles(area),
+        },
+    )
+
+
+@login_required
+def sentinels(request: HttpRequest) -> HttpResponse:
+    _require(request, Capability.TERRITORY_READ)
+    rows = sentinels_visible_to(request.user).filter(is_active=True)
+    kind = request.GET.get("kind", "")
+    if kind:
+        rows = rows.filter(kind=kind)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "territory/sentinels.html", {"page": page, "kind": kind})
+
+
+@login_required
+def sentinel_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, Capability.TERRITORY_READ)
+    sentinel = get_object_or_404(sentinels_visible_to(request.user), pk=pk)
+    return render(request, "territory/sentinel_detail.html", {"sentinel": sentinel})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def region_import(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV/XLSX of regions: a dry run shows per-row errors before anything is written."""
+    _require(request, Capability.TERRITORY_MANAGE)
+    form = RegionImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record = imports.region_import_create(
+                actor=request.user, upload=form.cleaned_data["file"]
+            )
+        except ServiceError as exc:
+            form.add_error("file", exc.message)
+        else:
+            return redirect("territory:import_detail", pk=record.pk)
+    recent = RegionImport.objects.filter(uploaded_by=request.user).order_by("-created_at")[:10]
+    return render(request, "territory/import.html", {"form": form, "recent": recent})
+
+
+@login_required
+def region_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The dry run's report, the apply button, and the progress of the applying task."""
+    _require(request, Capability.TERRITORY_MANAGE)
+    record = get_object_or_404(RegionImport.objects.filter(uploaded_by=request.user), pk=pk)
+    template = "territory/import_detail.html"
+    if request.htmx:  # type: ignore[attr-defined]
+        template += "#status"
+    return render(request, template, {"record": record})
+
+
+@login_required
+@require_POST
+def region_import_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, Capability.TERRITORY_MANAGE)
+    record = get_object_or_404(RegionImport.objects.filter(uploaded_by=request.user), pk=pk)
+    try:
+        imports.region_import_queue(actor=request.user, record=record)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The import is queued; this page shows its progress."))
+    return redirect("territory:import_detail", pk=pk)
+
+
+@login_required
+def region_import_template(request: HttpRequest) -> HttpResponse:
+    """The XLSX template with the expected columns and an example row."""
+    _require(request, Capability.TERRITORY_MANAGE)
+    response = HttpResponse(
+        imports.template_xlsx(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = 'attachment; filename="regions-template.xlsx"'
+    return response

@@ -1,0 +1,15 @@
+"""URL configuration: each app owns its prefix."""
+
+from django.urls import include, path
+
+from bihuan.core import views as core_views
+
+urlpatterns = [
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("bihuan.accounts.urls")),
+    path("territory/", include("bihuan.territory.urls")),
+    path("audit/", include("bihuan.audit.urls")),
+]
+
+handler404 = "bihuan.core.views.not_found"

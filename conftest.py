@@ -1,0 +1,100 @@
+"""Shared fixtures: the demo city and its personas, and a committed-database fixture.
+
+Personas are the demo accounts (STYLE.md: inspector_wenchang, officer_market, supervisor_city, …),
+so tests, the demo and the browser tests all speak about the same people and places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+
+from bihuan.accounts.models import User
+from bihuan.audit import triggers
+from bihuan.demo.loader import load_demo
+
+
+@pytest.fixture
+def demo_city(db: None) -> dict[str, int]:
+    """The demo city of Xiaogan, loaded through the services."""
+    return load_demo()
+
+
+def _persona(username: str) -> User:
+    return User.objects.get(username=username)
+
+
+@pytest.fixture
+def admin_system(demo_city: dict[str, int]) -> User:
+    return _persona("admin")
+
+
+@pytest.fixture
+def admin_security(demo_city: dict[str, int]) -> User:
+    return _persona("security")
+
+
+@pytest.fixture
+def admin_audit(demo_city: dict[str, int]) -> User:
+    return _persona("auditor")
+
+
+@pytest.fixture
+def supervisor_city(demo_city: dict[str, int]) -> User:
+    return _persona("supervisor")
+
+
+@pytest.fixture
+def supervisor_xiaonan(demo_city: dict[str, int]) -> User:
+    return _persona("xiaonan")
+
+
+@pytest.fixture
+def coordinator_wenchang(demo_city: dict[str, int]) -> User:
+    return _persona("wenchang")
+
+
+@pytest.fixture
+def coordinator_huaiyin(demo_city: dict[str, int]) -> User:
+    return _persona("huaiyin")
+
+
+@pytest.fixture
+def inspector_wenchang(demo_city: dict[str, int]) -> User:
+    return _persona("yangtiezhu")
+
+
+@pytest.fixture
+def officer_market(demo_city: dict[str, int]) -> User:
+    return _persona("market")
+
+
+@pytest.fixture
+def school_tiyulu(demo_city: dict[str, int]) -> User:
+    return _persona("school")
+
+
+@pytest.fixture
+def area_guangchang(demo_city: dict[str, int]) -> User:
+    return _persona("pianqu")
+
+
+@pytest.fixture
+def _restore_audit_triggers(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    # Set up before transactional_db, so torn down after its flush: put the triggers back.
+    yield
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        triggers.install(connection)
+
+
+@pytest.fixture
+def live_db(_restore_audit_triggers: None, transactional_db: None) -> Iterator[None]:
+    """A database whose writes are committed (for threads, processes and a live server).
+
+    Emptying it afterwards means deleting events, which the append-only triggers refuse, so the
+    triggers are lifted for the flush only and restored right after.
+    """
+    yield
+    triggers.remove(connection)

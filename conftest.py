@@ -82,7 +82,9 @@ def area_guangchang(demo_city: dict[str, int]) -> User:
 
 
 @pytest.fixture
-def _restore_audit_triggers(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+def _restore_audit_triggers(
+    django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[None]:
     # Set up before transactional_db, so torn down after its flush: put the triggers back.
     yield
     with django_db_blocker.unblock():  # type: ignore[attr-defined]

@@ -52,7 +52,8 @@ class PasswordChangeRequiredMiddleware:
             user.is_authenticated
             and services.password_change_required(user)  # type: ignore[arg-type]
             and not request.path.startswith(_OPEN_PREFIXES)
-            and request.path not in (reverse("accounts:password_change"), reverse("accounts:logout"))
+            and request.path
+            not in (reverse("accounts:password_change"), reverse("accounts:logout"))
         ):
             return redirect("accounts:password_change")
         return self.get_response(request)

@@ -50,7 +50,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 return redirect(target)
             return redirect("accounts:home")
         form.add_error(None, result.error)
-    return render(request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")})
+    return render(
+        request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")}
+    )
 
 
 @require_POST
@@ -179,7 +181,9 @@ def user_reset_password(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, _("The password was reset; it must be changed at next login."))
+            messages.success(
+                request, _("The password was reset; it must be changed at next login.")
+            )
     else:
         messages.error(request, _("Enter a new initial password."))
     return redirect("accounts:user", pk=pk)
@@ -213,7 +217,9 @@ def assignment_grant(request: HttpRequest, pk: int) -> HttpResponse:
     if region is None:
         messages.error(request, _("No region has code %(c)s.") % {"c": data["region_code"]})
         return redirect("accounts:user", pk=pk)
-    sentinel = Sentinel.objects.filter(pk=data["sentinel_id"]).first() if data["sentinel_id"] else None
+    sentinel = (
+        Sentinel.objects.filter(pk=data["sentinel_id"]).first() if data["sentinel_id"] else None
+    )
     area = Area.objects.filter(pk=data["area_id"]).first() if data["area_id"] else None
     try:
         services.assignment_grant(
@@ -266,5 +272,3 @@ def department_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "accounts/department_detail.html",
         {"department": department, "officers": officers.distinct()},
     )
-
-

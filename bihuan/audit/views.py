@@ -28,7 +28,9 @@ def events(request: HttpRequest) -> HttpResponse:
     if not can(request.user, Capability.AUDIT_READ):
         raise Http404
     rows = events_visible_to(request.user)
-    params = {k: request.GET.get(k, "").strip() for k in ("actor", "verb", "object", "since", "until")}
+    params = {
+        k: request.GET.get(k, "").strip() for k in ("actor", "verb", "object", "since", "until")
+    }
     if params["actor"]:
         rows = rows.filter(actor_label__icontains=params["actor"])
     if params["verb"]:
@@ -44,7 +46,9 @@ def events(request: HttpRequest) -> HttpResponse:
         end = datetime.datetime.combine(until, datetime.time.min, tzinfo=tz)
         rows = rows.filter(at__lt=end + datetime.timedelta(days=1))
     page = Paginator(rows.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
-    verbs = events_visible_to(request.user).order_by("verb").values_list("verb", flat=True).distinct()
+    verbs = (
+        events_visible_to(request.user).order_by("verb").values_list("verb", flat=True).distinct()
+    )
     return render(
         request, "audit/events.html", {"page": page, "params": params, "verbs": list(verbs)}
     )

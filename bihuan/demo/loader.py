@@ -20,7 +20,12 @@ def load_demo() -> dict[str, int]:
     created = {"regions": 0, "departments": 0, "sentinels": 0, "areas": 0, "users": 0, "roles": 0}
     for code, name, parent, level, synthetic in data.REGIONS:
         _, outcome = territory_services.region_upsert(
-            actor=None, code=code, name=name, level=level, parent_code=parent, is_synthetic=synthetic
+            actor=None,
+            code=code,
+            name=name,
+            level=level,
+            parent_code=parent,
+            is_synthetic=synthetic,
         )
         created["regions"] += outcome == "created"
     regions = {r.code: r for r in Region.objects.filter(code__in=[r[0] for r in data.REGIONS])}

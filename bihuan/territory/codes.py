@@ -57,7 +57,9 @@ def check_code(code: str, level: str) -> None:
             % {"code": code}
         )
     if level == COMMUNITY and code[9:] == "000":
-        raise CodeError(_("A community code does not end in 000; “%(code)s” does.") % {"code": code})
+        raise CodeError(
+            _("A community code does not end in 000; “%(code)s” does.") % {"code": code}
+        )
 
 
 _SIGNIFICANT = {PROVINCE: 2, CITY: 4, DISTRICT: 6, STREET: 9, COMMUNITY: 12}

@@ -79,7 +79,9 @@ def check_rows(
             if len(row["name"]) > 100:
                 raise codes.CodeError(_("The name is longer than 100 characters."))
             if row["code"] in seen:
-                raise codes.CodeError(_("Code %(c)s appears twice in the file.") % {"c": row["code"]})
+                raise codes.CodeError(
+                    _("Code %(c)s appears twice in the file.") % {"c": row["code"]}
+                )
             parent = known.get(parent_code) if parent_code else None
             if parent_code and parent is None:
                 raise codes.CodeError(
@@ -90,7 +92,8 @@ def check_rows(
             current = existing.get(row["code"])
             if current is not None and (current[0] != level or current[1] != parent_code):
                 raise codes.CodeError(
-                    _("Code %(c)s already exists at another place in the tree.") % {"c": row["code"]}
+                    _("Code %(c)s already exists at another place in the tree.")
+                    % {"c": row["code"]}
                 )
         except codes.CodeError as exc:
             entry |= {"action": "error", "error": str(exc)}

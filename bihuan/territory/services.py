@@ -41,7 +41,9 @@ def region_validate(code: str, name: str, level: str, parent: Region | None) -> 
     """Raise ServiceError when the region would not fit the tree."""
     try:
         codes.check_code(code, level)
-        codes.check_parent(code, level, parent.code if parent else None, parent.level if parent else None)
+        codes.check_parent(
+            code, level, parent.code if parent else None, parent.level if parent else None
+        )
     except codes.CodeError as exc:
         raise ServiceError(str(exc), field="code") from None
     if not name.strip():
@@ -234,9 +236,10 @@ def sentinel_create(
     _require(actor, Capability.TERRITORY_MANAGE)
     if region.level != Level.COMMUNITY:
         raise ServiceError(_("A sentinel belongs to a community."), field="region")
-    if kind == SentinelKind.COMMUNITY and Sentinel.objects.filter(
-        region=region, kind=SentinelKind.COMMUNITY
-    ).exists():
+    if (
+        kind == SentinelKind.COMMUNITY
+        and Sentinel.objects.filter(region=region, kind=SentinelKind.COMMUNITY).exists()
+    ):
         raise ServiceError(_("This community is already a sentinel."), field="region")
     if not name.strip():
         raise ServiceError(_("A sentinel needs a name."), field="name")

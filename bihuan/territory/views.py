@@ -42,9 +42,7 @@ def regions(request: HttpRequest) -> HttpResponse:
         )
         page = Paginator(found.order_by("path"), 50).get_page(request.GET.get("page"))
         return render(request, "territory/regions.html", {"q": query, "page": page})
-    return render(
-        request, "territory/regions.html", {"tops": region_children(request.user, None)}
-    )
+    return render(request, "territory/regions.html", {"tops": region_children(request.user, None)})
 
 
 @login_required
@@ -73,9 +71,9 @@ def region_detail(request: HttpRequest, code: str) -> HttpResponse:
             "region": region,
             "ancestors": ancestors,
             "children": region_children(request.user, region),
-            "areas": areas_visible_to(request.user).filter(
-                Q(region=region) | Q(communities=region)
-            ).distinct(),
+            "areas": areas_visible_to(request.user)
+            .filter(Q(region=region) | Q(communities=region))
+            .distinct(),
             "sentinels": sentinels_visible_to(request.user).filter(region=region),
             "departments": departments_visible_to(request.user).filter(jurisdiction=region),
             "people": users_visible_to(request.user)

@@ -6,6 +6,8 @@ tests each open their own connection to the same database, exactly as in deploym
 
 from __future__ import annotations
 
+import os
+
 from .base import *  # noqa: F403
 from .base import BASE_DIR, DATABASES
 
@@ -17,4 +19,15 @@ STORAGES = {
 }
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-bihuan.sqlite3")}
+    # One file per test process, so that parallel runs on one machine never share a database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "var" / f"test-bihuan-{os.getpid()}.sqlite3")
+    }
+
+# Serve static files from the source folders; tests never run collectstatic.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+# The personas are the demo accounts; tests of the forced password change turn this off.
+BIHUAN_DEMO = True

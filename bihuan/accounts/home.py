@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from bihuan.accounts.models import Department, Role, User
 from bihuan.accounts.scope import scope_of
 from bihuan.accounts.selectors import departments_visible_to, users_visible_to
-from bihuan.audit.selectors import events_visible_to
 from bihuan.audit.models import Event
+from bihuan.audit.selectors import events_visible_to
 from bihuan.territory.models import Area, Level, Region, Sentinel
 from bihuan.territory.selectors import (
     areas_visible_to,
@@ -176,7 +177,7 @@ def _security_admin_panels() -> list[Panel]:
 
 
 def _auditor_panels(user: User) -> list[Panel]:
-    since = timezone.now() - timezone.timedelta(days=1)
+    since = timezone.now() - datetime.timedelta(days=1)
     failures = events_visible_to(user).filter(
         verb__in=["login.failed", "login.locked", "login.refused_locked"], at__gte=since
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -88,8 +88,6 @@ class User(AbstractUser):
     # Demo accounts keep their printed password in demo mode (BIHUAN_DEMO).
     is_demo = models.BooleanField(_("demo account"), default=False)
     is_synthetic = models.BooleanField(_("synthetic"), default=False)
-
-    objects: UserManager[User] = UserManager()
 
     class Meta:
         ordering = ["username"]

@@ -39,7 +39,8 @@ class CharacterClassValidator:
 
     def get_help_text(self) -> str:
         return _(
-            "Use at least %(n)d of: lower-case letters, upper-case letters, digits, other characters."
+            "Use at least %(n)d of: lower-case letters, upper-case letters, digits, "
+            "other characters."
         ) % {"n": self.min_classes}
 
 

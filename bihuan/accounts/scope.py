@@ -73,9 +73,9 @@ def scope_of(user: User | object) -> Scope:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    rows = Assignment.objects.filter(user=user, is_active=True).values_list(
-        "role", "region__path", "department_id", "sentinel_id", "area_id"
-    )
+    rows = Assignment.objects.filter(
+        user_id=int(getattr(user, "pk", 0)), is_active=True
+    ).values_list("role", "region__path", "department_id", "sentinel_id", "area_id")
     roles: set[str] = set()
     by_role: dict[str, list[str]] = {}
     departments: set[int] = set()

@@ -204,14 +204,12 @@ def assignment_grant(
             )
     elif department is not None:
         raise ServiceError(_("Only officers belong to a department."), field="department")
-    if role == Role.SCHOOL_SENTINEL:
-        if sentinel is None or sentinel.region_id != region.pk:
-            raise ServiceError(
-                _("A school sentinel is assigned to a school of this community."), field="sentinel"
-            )
-    if role == Role.AREA_RESPONSIBLE:
-        if area is None or area.region_id != region.pk:
-            raise ServiceError(_("An area responsible is assigned to an area here."), field="area")
+    if role == Role.SCHOOL_SENTINEL and (sentinel is None or sentinel.region_id != region.pk):
+        raise ServiceError(
+            _("A school sentinel is assigned to a school of this community."), field="sentinel"
+        )
+    if role == Role.AREA_RESPONSIBLE and (area is None or area.region_id != region.pk):
+        raise ServiceError(_("An area responsible is assigned to an area here."), field="area")
     try:
         with transaction.atomic():
             assignment = Assignment.objects.create(

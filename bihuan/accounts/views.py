@@ -210,7 +210,7 @@ def assignment_grant(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("accounts:user", pk=pk)
     data = form.cleaned_data
     region = regions_visible_to(request.user).filter(code=data["region_code"]).first()

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Event(models.Model):
-    """One change, login or refusal, written by the service that did it; never updated or deleted."""
+    """One change, login or refusal, written by the service that made it; never changed."""
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -28,7 +28,7 @@ class Table:
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Decode as UTF-8 (with or without BOM), else GB18030 (a superset of GBK); never guess further."""
+    """Decode as UTF-8 (with or without BOM), else GB18030 (a superset of GBK); no other guess."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding

@@ -8,7 +8,9 @@ the codes of 文昌社区 and every other community, every other school, the are
 
 from __future__ import annotations
 
-DEMO_PASSWORD = "Bihuan@2026"
+from dataclasses import dataclass
+
+DEMO_PASSWORD = "Bihuan@2026"  # noqa: S105 - printed by ./run demo and in the README
 
 # (code, name, parent code, level, synthetic)
 REGIONS: list[tuple[str, str, str | None, str, bool]] = [
@@ -64,13 +66,21 @@ SENTINELS: list[tuple[str, str, str, str, bool]] = [
     ("school", "广场示范小学", HUAIYIN, "", True),
 ]
 
-AREA = {
-    "name": "广场学区片区",
-    "school_district": "体育路学校学区",
-    "region": GUANGCHANG,
-    "communities": [WENCHANG, HUAIYIN, QIANKUN],
-    "schools": ["体育路学校", "广场示范小学"],
-}
+
+@dataclass(frozen=True)
+class AreaSpec:
+    name: str
+    school_district: str
+    region: str
+    communities: tuple[str, ...]
+
+
+AREA = AreaSpec(
+    name="广场学区片区",
+    school_district="体育路学校学区",
+    region=GUANGCHANG,
+    communities=(WENCHANG, HUAIYIN, QIANKUN),
+)
 
 # (kind code, name, title, phone)
 AREA_RESPONSIBLES: list[tuple[str, str, str, str]] = [

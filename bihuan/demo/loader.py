@@ -34,14 +34,15 @@ def load_demo() -> dict[str, int]:
             actor=None, kind=kind, name=name, short_name=short, jurisdiction=regions[jurisdiction]
         )
         created["departments"] += outcome == "created"
-    area = Area.objects.filter(region=regions[data.AREA["region"]], name=data.AREA["name"]).first()
+    spec = data.AREA
+    area = Area.objects.filter(region=regions[spec.region], name=spec.name).first()
     if area is None:
         area = territory_services.area_create(
             actor=None,
-            name=str(data.AREA["name"]),
-            region=regions[str(data.AREA["region"])],
-            communities=[regions[c] for c in data.AREA["communities"]],
-            school_district=str(data.AREA["school_district"]),
+            name=spec.name,
+            region=regions[spec.region],
+            communities=[regions[c] for c in spec.communities],
+            school_district=spec.school_district,
             is_synthetic=True,
         )
         created["areas"] += 1
@@ -57,7 +58,7 @@ def load_demo() -> dict[str, int]:
                 kind=kind,
                 name=name,
                 region=regions[community],
-                area=area if community in data.AREA["communities"] else None,
+                area=area if community in spec.communities else None,
                 address=address,
                 is_synthetic=synthetic,
             )

@@ -71,7 +71,7 @@ def expected_prefix(parent_code: str, parent_level: str) -> str:
 
 
 def check_parent(code: str, level: str, parent_code: str | None, parent_level: str | None) -> None:
-    """Raise CodeError when the parent is missing, of the wrong level, or not a prefix of the code."""
+    """Raise CodeError when the parent is missing, of another level, or not the code's prefix."""
     if level == PROVINCE:
         if parent_code:
             raise CodeError(_("A province has no parent."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -48,7 +49,7 @@ _ORDER = {level: i for i, level in enumerate(codes.LEVELS)}
 
 
 def check_rows(
-    rows: list[tuple[int, dict[str, str]]], existing: dict[str, tuple[str, str | None, str]]
+    rows: list[tuple[int, dict[str, str]]], existing: Mapping[str, tuple[str, str | None, str]]
 ) -> list[dict[str, Any]]:
     """Decide for each row: create, update, unchanged or error (with the reason).
 

@@ -1,4 +1,4 @@
-"""The territory tree (city → district → street → community), areas of responsibility and sentinels."""
+"""The territory tree (city → district → street → community), areas and sentinels."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class Region(models.Model):
 
 
 class ResponsiblePartyKind(models.Model):
-    """A kind of named responsible party of an area (bureau official, street cadre, school head, …)."""
+    """A kind of named responsible party (bureau official, street cadre, school head, …)."""
 
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=50)
@@ -93,7 +93,7 @@ class ResponsiblePartyKind(models.Model):
 
 
 class Area(models.Model):
-    """An area of responsibility (片区), built on a school district, grouping communities and schools."""
+    """An area of responsibility (片区) on a school district, grouping communities and schools."""
 
     name = models.CharField(_("name"), max_length=100)
     school_district = models.CharField(_("school district"), max_length=100, blank=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db.models import Count, Q, QuerySet
 
 from bihuan.accounts.models import Role
+from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
-from bihuan.territory.models import Area, AreaResponsible, Region, Sentinel
+from bihuan.territory.models import Area, AreaResponsible, Region, RegionImport, Sentinel
 
 # Administrators who configure the territory or grant roles in it see all of it.
 _WHOLE_TERRITORY = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN})
@@ -47,14 +48,18 @@ def sentinels_visible_to(user: object) -> QuerySet[Sentinel]:
 def region_children(user: object, region: Region | None) -> QuerySet[Region]:
     """The visible children of a region (or the visible tops of the tree), with child counts."""
     visible = regions_visible_to(user)
-    if region is None:
-        # The tops are the visible regions whose parent is not visible.
-        rows = visible.exclude(parent__in=visible)
-    else:
-        rows = visible.filter(parent=region)
+    # Without a region: the tops, i.e. the visible regions whose parent is not visible.
+    rows = visible.exclude(parent__in=visible) if region is None else visible.filter(parent=region)
     return rows.annotate(child_count=Count("children")).order_by("code")
 
 
 def area_responsibles(area: Area) -> QuerySet[AreaResponsible]:
     """The active named responsible parties of an area."""
     return area.responsibles.filter(is_active=True).select_related("kind", "user")
+
+
+def region_imports_visible_to(user: object) -> QuerySet[RegionImport]:
+    """A territory administrator's own imports (the files may hold unpublished changes)."""
+    if not can(user, Capability.TERRITORY_MANAGE):
+        return RegionImport.objects.none()
+    return RegionImport.objects.filter(uploaded_by_id=getattr(user, "pk", None))

@@ -16,11 +16,11 @@ from bihuan.accounts.selectors import departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
 from bihuan.territory import imports
 from bihuan.territory.forms import RegionImportForm
-from bihuan.territory.models import RegionImport
 from bihuan.territory.selectors import (
     area_responsibles,
     areas_visible_to,
     region_children,
+    region_imports_visible_to,
     regions_visible_to,
     sentinels_visible_to,
 )
@@ -140,7 +140,7 @@ def region_import(request: HttpRequest) -> HttpResponse:
             form.add_error("file", exc.message)
         else:
             return redirect("territory:import_detail", pk=record.pk)
-    recent = RegionImport.objects.filter(uploaded_by=request.user).order_by("-created_at")[:10]
+    recent = region_imports_visible_to(request.user).order_by("-created_at")[:10]
     return render(request, "territory/import.html", {"form": form, "recent": recent})
 
 
@@ -148,7 +148,7 @@ def region_import(request: HttpRequest) -> HttpResponse:
 def region_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The dry run's report, the apply button, and the progress of the applying task."""
     _require(request, Capability.TERRITORY_MANAGE)
-    record = get_object_or_404(RegionImport.objects.filter(uploaded_by=request.user), pk=pk)
+    record = get_object_or_404(region_imports_visible_to(request.user), pk=pk)
     template = "territory/import_detail.html"
     if request.htmx:  # type: ignore[attr-defined]
         template += "#status"
@@ -159,7 +159,7 @@ def region_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def region_import_apply(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, Capability.TERRITORY_MANAGE)
-    record = get_object_or_404(RegionImport.objects.filter(uploaded_by=request.user), pk=pk)
+    record = get_object_or_404(region_imports_visible_to(request.user), pk=pk)
     try:
         imports.region_import_queue(actor=request.user, record=record)
     except ServiceError as exc:

@@ -1,4 +1,4 @@
-"""Settings shared by every mode; every value that differs between machines comes from the environment."""
+"""Settings shared by every mode; what differs between machines comes from the environment."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-# Login failure handling (等保 8.1.4.1 b): lock for LOCKOUT_MINUTES after LOCKOUT_THRESHOLD failures.
+# Login failure handling (等保 8.1.4.1 b): lock LOCKOUT_MINUTES after LOCKOUT_THRESHOLD failures.
 LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5, minimum=1, maximum=100)
 LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 10, minimum=1, maximum=24 * 60)
 IDLE_TIMEOUT_MINUTES = env_int("IDLE_TIMEOUT_MINUTES", 30, minimum=1, maximum=24 * 60)

@@ -36,7 +36,7 @@ class UserCreateForm(forms.Form):
         regex=r"^[A-Za-z0-9_.@+-]+$",
         error_messages={"invalid": _("Letters, digits and _ . @ + - only.")},
     )
-    display_name = forms.CharField(label=_("Name"), max_length=50)
+    display_name = forms.CharField(label=_("Full name"), max_length=50)
     phone = forms.CharField(label=_("Phone"), max_length=20, required=False)
     password = forms.CharField(
         label=_("Initial password"), widget=forms.PasswordInput, max_length=128

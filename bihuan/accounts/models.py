@@ -79,7 +79,7 @@ class Department(models.Model):
 class User(AbstractUser):
     """A person who signs in; what they may see comes from their assignments."""
 
-    display_name = models.CharField(_("name"), max_length=50, blank=True)
+    display_name = models.CharField(_("full name"), max_length=50, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     must_change_password = models.BooleanField(_("must change password"), default=True)
     password_changed_at = models.DateTimeField(_("password changed"), null=True, blank=True)

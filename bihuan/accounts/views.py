@@ -20,8 +20,17 @@ from bihuan.accounts.models import Assignment, Role
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.selectors import assignments_of, departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
+from bihuan.core.exports import xlsx_response
+from bihuan.core.text import normalize_query
 from bihuan.territory.models import Area, Sentinel
 from bihuan.territory.selectors import regions_visible_to
+
+USER_SORTS = {
+    "username": "username",
+    "name": "display_name",
+    "-last_login": "-last_login",
+    "last_login": "last_login",
+}
 
 
 def _require(request: HttpRequest, capability: Capability) -> None:
@@ -100,15 +109,39 @@ def home(request: HttpRequest) -> HttpResponse:
 def users(request: HttpRequest) -> HttpResponse:
     """Accounts the user may see, searchable."""
     _require(request, Capability.USER_READ)
-    rows = users_visible_to(request.user).order_by("username")
-    query = request.GET.get("q", "").strip()
+    sort = request.GET.get("sort", "username")
+    if sort not in USER_SORTS:
+        sort = "username"
+    rows = users_visible_to(request.user).order_by(USER_SORTS[sort], "pk")
+    query = normalize_query(request.GET.get("q", ""))
     if query:
         rows = rows.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
+    show_phone = can(request.user, Capability.USER_MANAGE)
+    if request.GET.get("format") == "xlsx":
+        return xlsx_response(
+            "users.xlsx",
+            [_("Username"), _("Full name"), _("Phone"), _("Active"), _("Last sign-in")],
+            (
+                (
+                    u.username,
+                    u.display_name,
+                    u.phone if show_phone else u.masked_phone,
+                    u.is_active,
+                    u.last_login,
+                )
+                for u in rows
+            ),
+        )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "accounts/users.html",
-        {"page": page, "q": query, "can_create": can(request.user, Capability.USER_MANAGE)},
+        {
+            "page": page,
+            "q": query,
+            "sort": sort,
+            "can_create": can(request.user, Capability.USER_MANAGE),
+        },
     )
 
 
@@ -255,6 +288,12 @@ def departments(request: HttpRequest) -> HttpResponse:
     """Linked departments covering the user's place."""
     _require(request, Capability.TERRITORY_READ)
     rows = departments_visible_to(request.user).filter(is_active=True)
+    if request.GET.get("format") == "xlsx":
+        return xlsx_response(
+            "departments.xlsx",
+            [_("Name"), _("Short name"), _("Kind"), _("Jurisdiction")],
+            ((d.name, d.short_name, d.get_kind_display(), d.jurisdiction.name) for d in rows),
+        )
     return render(request, "accounts/departments.html", {"departments": rows})
 
 

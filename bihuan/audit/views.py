@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,9 +11,12 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from bihuan.accounts.policies import Capability, can
 from bihuan.audit.selectors import events_visible_to
+from bihuan.core.exports import xlsx_response
+from bihuan.core.text import normalize_query
 
 
 def _parse_day(value: str) -> datetime.date | None:
@@ -29,7 +33,8 @@ def events(request: HttpRequest) -> HttpResponse:
         raise Http404
     rows = events_visible_to(request.user)
     params = {
-        k: request.GET.get(k, "").strip() for k in ("actor", "verb", "object", "since", "until")
+        k: normalize_query(request.GET.get(k, ""))
+        for k in ("actor", "verb", "object", "since", "until")
     }
     if params["actor"]:
         rows = rows.filter(actor_label__icontains=params["actor"])
@@ -45,7 +50,41 @@ def events(request: HttpRequest) -> HttpResponse:
     if until := _parse_day(params["until"]):
         end = datetime.datetime.combine(until, datetime.time.min, tzinfo=tz)
         rows = rows.filter(at__lt=end + datetime.timedelta(days=1))
-    page = Paginator(rows.order_by("-at", "-id"), 50).get_page(request.GET.get("page"))
+    rows = (
+        rows.order_by("at", "id")
+        if request.GET.get("sort") == "at"
+        else rows.order_by("-at", "-id")
+    )
+    if request.GET.get("format") == "xlsx":
+        return xlsx_response(
+            "audit-events.xlsx",
+            [
+                _("Time"),
+                _("Actor"),
+                _("Action"),
+                _("Object type"),
+                _("Object id"),
+                _("Object"),
+                _("IP address"),
+                _("Before"),
+                _("After"),
+            ],
+            (
+                (
+                    e.at,
+                    e.actor_label,
+                    e.verb,
+                    e.object_type,
+                    e.object_id,
+                    e.object_repr,
+                    e.ip,
+                    json.dumps(e.before, ensure_ascii=False) if e.before is not None else "",
+                    json.dumps(e.after, ensure_ascii=False) if e.after is not None else "",
+                )
+                for e in rows.iterator(chunk_size=2000)
+            ),
+        )
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
     verbs = (
         events_visible_to(request.user).order_by("verb").values_list("verb", flat=True).distinct()
     )

@@ -128,7 +128,7 @@ class AreaResponsible(models.Model):
     kind = models.ForeignKey(
         ResponsiblePartyKind, on_delete=models.PROTECT, related_name="+", verbose_name=_("kind")
     )
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(_("full name"), max_length=50)
     title = models.CharField(_("position"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     user = models.ForeignKey(

@@ -14,8 +14,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.selectors import departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
+from bihuan.core.exports import xlsx_response
+from bihuan.core.text import normalize_query
 from bihuan.territory import imports
 from bihuan.territory.forms import RegionImportForm
+from bihuan.territory.models import SentinelKind
 from bihuan.territory.selectors import (
     area_responsibles,
     areas_visible_to,
@@ -35,11 +38,27 @@ def _require(request: HttpRequest, capability: Capability) -> None:
 def regions(request: HttpRequest) -> HttpResponse:
     """The tops of the user's part of the tree, with search by name or code."""
     _require(request, Capability.TERRITORY_READ)
-    query = request.GET.get("q", "").strip()
-    if query:
-        found = regions_visible_to(request.user).filter(
-            Q(name__icontains=query) | Q(code__startswith=query)
-        )
+    query = normalize_query(request.GET.get("q", ""))
+    if query or request.GET.get("format") == "xlsx":
+        found = regions_visible_to(request.user).select_related("parent")
+        if query:
+            found = found.filter(Q(name__icontains=query) | Q(code__startswith=query))
+        if request.GET.get("format") == "xlsx":
+            return xlsx_response(
+                "regions.xlsx",
+                [_("Code"), _("Name"), _("Level"), _("Parent code"), _("Synthetic"), _("Active")],
+                (
+                    (
+                        r.code,
+                        r.name,
+                        r.get_level_display(),
+                        r.parent.code if r.parent else "",
+                        r.is_synthetic,
+                        r.is_active,
+                    )
+                    for r in found.order_by("path")
+                ),
+            )
         page = Paginator(found.order_by("path"), 50).get_page(request.GET.get("page"))
         return render(request, "territory/regions.html", {"q": query, "page": page})
     return render(request, "territory/regions.html", {"tops": region_children(request.user, None)})
@@ -87,8 +106,17 @@ def region_detail(request: HttpRequest, code: str) -> HttpResponse:
 def areas(request: HttpRequest) -> HttpResponse:
     _require(request, Capability.TERRITORY_READ)
     rows = areas_visible_to(request.user).filter(is_active=True)
+    query = normalize_query(request.GET.get("q", ""))
+    if query:
+        rows = rows.filter(Q(name__icontains=query) | Q(school_district__icontains=query))
+    if request.GET.get("format") == "xlsx":
+        return xlsx_response(
+            "areas.xlsx",
+            [_("Name"), _("School district"), _("Region"), _("Synthetic")],
+            ((a.name, a.school_district, a.region.name, a.is_synthetic) for a in rows),
+        )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "territory/areas.html", {"page": page})
+    return render(request, "territory/areas.html", {"page": page, "q": query})
 
 
 @login_required
@@ -112,10 +140,28 @@ def sentinels(request: HttpRequest) -> HttpResponse:
     _require(request, Capability.TERRITORY_READ)
     rows = sentinels_visible_to(request.user).filter(is_active=True)
     kind = request.GET.get("kind", "")
-    if kind:
+    if kind in SentinelKind.values:
         rows = rows.filter(kind=kind)
+    query = normalize_query(request.GET.get("q", ""))
+    if query:
+        rows = rows.filter(name__icontains=query)
+    if request.GET.get("format") == "xlsx":
+        return xlsx_response(
+            "sentinels.xlsx",
+            [_("Name"), _("Kind"), _("Community"), _("Community code"), _("Area")],
+            (
+                (
+                    s.name,
+                    s.get_kind_display(),
+                    s.region.name,
+                    s.region.code,
+                    s.area.name if s.area else "",
+                )
+                for s in rows
+            ),
+        )
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    return render(request, "territory/sentinels.html", {"page": page, "kind": kind})
+    return render(request, "territory/sentinels.html", {"page": page, "kind": kind, "q": query})
 
 
 @login_required

@@ -19,6 +19,7 @@ _ENTRIES = [
     ("accounts:departments", _("Departments"), Capability.TERRITORY_READ),
     ("accounts:users", _("Users"), Capability.USER_READ),
     ("territory:import", _("Import regions"), Capability.TERRITORY_MANAGE),
+    ("territory:responsible_kinds", _("Party kinds"), Capability.TERRITORY_MANAGE),
     ("audit:events", _("Audit log"), Capability.AUDIT_READ),
 ]
 

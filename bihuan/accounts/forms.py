@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from bihuan.accounts.models import Department, Role
+from bihuan.accounts.models import Department, DepartmentKind, Role
 
 
 class LoginForm(forms.Form):
@@ -61,3 +61,14 @@ class AssignmentForm(forms.Form):
     )
     sentinel_id = forms.IntegerField(label=_("Sentinel number"), required=False, min_value=1)
     area_id = forms.IntegerField(label=_("Area number"), required=False, min_value=1)
+
+
+class DepartmentForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=DepartmentKind.choices)
+    name = forms.CharField(label=_("Name"), max_length=100)
+    short_name = forms.CharField(label=_("Short name"), max_length=20)
+    jurisdiction_code = forms.RegexField(
+        label=_("Jurisdiction code"),
+        regex=r"^(\d{6}|\d{12})$",
+        error_messages={"invalid": _("A division code has 6 or 12 digits.")},
+    )

@@ -18,5 +18,6 @@ urlpatterns = [
     path("users/<int:pk>/assignments/", views.assignment_grant, name="assignment_grant"),
     path("assignments/<int:pk>/end/", views.assignment_end, name="assignment_end"),
     path("departments/", views.departments, name="departments"),
+    path("departments/save/", views.department_save, name="department_save"),
     path("departments/<int:pk>/", views.department_detail, name="department"),
 ]

@@ -294,7 +294,46 @@ def departments(request: HttpRequest) -> HttpResponse:
             [_("Name"), _("Short name"), _("Kind"), _("Jurisdiction")],
             ((d.name, d.short_name, d.get_kind_display(), d.jurisdiction.name) for d in rows),
         )
-    return render(request, "accounts/departments.html", {"departments": rows})
+    return render(
+        request,
+        "accounts/departments.html",
+        {
+            "departments": rows,
+            "can_manage": can(request.user, Capability.DEPARTMENT_MANAGE),
+            "form": forms.DepartmentForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def department_save(request: HttpRequest) -> HttpResponse:
+    """A system administrator adds a department (or renames the one of that kind and place)."""
+    _require(request, Capability.DEPARTMENT_MANAGE)
+    form = forms.DepartmentForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("accounts:departments")
+    data = form.cleaned_data
+    region = regions_visible_to(request.user).filter(code=data["jurisdiction_code"]).first()
+    if region is None:
+        messages.error(request, _("No region has code %(c)s.") % {"c": data["jurisdiction_code"]})
+        return redirect("accounts:departments")
+    try:
+        department = services.department_upsert(
+            actor=request.user,
+            kind=data["kind"],
+            name=data["name"],
+            short_name=data["short_name"],
+            jurisdiction=region,
+        )[0]
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:departments")
+    messages.success(request, _("Department saved."))
+    return redirect("accounts:department", pk=department.pk)
 
 
 @login_required

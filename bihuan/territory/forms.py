@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.territory.models import ResponsiblePartyKind
+
 
 class RegionImportForm(forms.Form):
     file = forms.FileField(
@@ -25,3 +27,22 @@ class RegionImportForm(forms.Form):
         if not name.endswith((".csv", ".xlsx")):
             raise forms.ValidationError(_("Only .csv and .xlsx files are accepted."))
         return upload
+
+
+class ResponsibleForm(forms.Form):
+    kind = forms.ModelChoiceField(
+        label=_("Kind"), queryset=ResponsiblePartyKind.objects.filter(is_active=True)
+    )
+    name = forms.CharField(label=_("Full name"), max_length=50)
+    title = forms.CharField(label=_("Position"), max_length=100, required=False)
+    phone = forms.RegexField(
+        label=_("Phone"),
+        regex=r"^\d{7,20}$",
+        required=False,
+        error_messages={"invalid": _("A phone number has 7 to 20 digits.")},
+    )
+
+
+class ResponsibleKindForm(forms.Form):
+    code = forms.SlugField(label=_("Code"), max_length=32)
+    name = forms.CharField(label=_("Name"), max_length=50)

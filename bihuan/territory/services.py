@@ -258,3 +258,46 @@ def sentinel_create(
         after=snapshot(sentinel, _SENTINEL_FIELDS),
     )
     return sentinel
+
+
+@transaction.atomic
+def responsible_kind_create(*, actor: Any, code: str, name: str) -> ResponsiblePartyKind:
+    """Add a kind of responsible party to the configurable list."""
+    _require(actor, Capability.TERRITORY_MANAGE)
+    code, name = code.strip().lower(), name.strip()
+    if not code or not name:
+        raise ServiceError(_("A kind needs a code and a name."), field="code")
+    if ResponsiblePartyKind.objects.filter(code=code).exists():
+        raise ServiceError(_("A kind with that code exists."), field="code")
+    last = ResponsiblePartyKind.objects.order_by("-sort_order").first()
+    kind = ResponsiblePartyKind.objects.create(
+        code=code, name=name, sort_order=(last.sort_order + 10) if last else 10
+    )
+    event_record(
+        actor=actor,
+        verb="responsible_kind.created",
+        obj=kind,
+        after=snapshot(kind, ["code", "name", "sort_order", "is_active"]),
+    )
+    return kind
+
+
+@transaction.atomic
+def responsible_kind_set_active(
+    *, actor: Any, kind: ResponsiblePartyKind, active: bool
+) -> ResponsiblePartyKind:
+    """Retire a kind (existing parties keep it) or bring it back."""
+    _require(actor, Capability.TERRITORY_MANAGE)
+    kind = ResponsiblePartyKind.objects.select_for_update().get(pk=kind.pk)
+    if kind.is_active == active:
+        return kind
+    kind.is_active = active
+    kind.save(update_fields=["is_active"])
+    event_record(
+        actor=actor,
+        verb="responsible_kind.restored" if active else "responsible_kind.retired",
+        obj=kind,
+        before={"is_active": not active},
+        after={"is_active": active},
+    )
+    return kind

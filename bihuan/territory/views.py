@@ -16,9 +16,9 @@ from bihuan.accounts.selectors import departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
 from bihuan.core.text import normalize_query
-from bihuan.territory import imports
-from bihuan.territory.forms import RegionImportForm
-from bihuan.territory.models import SentinelKind
+from bihuan.territory import imports, services
+from bihuan.territory.forms import RegionImportForm, ResponsibleForm, ResponsibleKindForm
+from bihuan.territory.models import ResponsiblePartyKind, SentinelKind
 from bihuan.territory.selectors import (
     area_responsibles,
     areas_visible_to,
@@ -131,8 +131,82 @@ def area_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "communities": area.communities.order_by("code"),
             "schools": area.sentinels.filter(is_active=True),
             "responsibles": area_responsibles(area),
+            "can_edit": _may_edit_responsibles(request),
+            "form": ResponsibleForm(),
         },
     )
+
+
+def _may_edit_responsibles(request: HttpRequest) -> bool:
+    return can(request.user, Capability.TERRITORY_MANAGE) or can(
+        request.user, Capability.AREA_RESPONSIBLES_MANAGE
+    )
+
+
+@login_required
+@require_POST
+def area_responsible_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """Name a responsible party of an area (system administrator or a supervisor of the place)."""
+    if not _may_edit_responsibles(request):
+        raise Http404
+    area = get_object_or_404(areas_visible_to(request.user), pk=pk)
+    form = ResponsibleForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("territory:area", pk=pk)
+    try:
+        services.area_responsible_add(actor=request.user, area=area, **form.cleaned_data)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Responsible party added."))
+    return redirect("territory:area", pk=pk)
+
+
+@login_required
+@require_POST
+def area_responsible_end(request: HttpRequest, pk: int, party_pk: int) -> HttpResponse:
+    if not _may_edit_responsibles(request):
+        raise Http404
+    area = get_object_or_404(areas_visible_to(request.user), pk=pk)
+    party = get_object_or_404(area_responsibles(area), pk=party_pk)
+    services.area_responsible_end(actor=request.user, party=party)
+    messages.success(request, _("Responsible party stood down."))
+    return redirect("territory:area", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def responsible_kinds(request: HttpRequest) -> HttpResponse:
+    """The configurable list of kinds of responsible parties."""
+    _require(request, Capability.TERRITORY_MANAGE)
+    form = ResponsibleKindForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.responsible_kind_create(actor=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Kind added."))
+            return redirect("territory:responsible_kinds")
+    return render(
+        request,
+        "territory/responsible_kinds.html",
+        {"kinds": ResponsiblePartyKind.objects.all(), "form": form},
+    )
+
+
+@login_required
+@require_POST
+def responsible_kind_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, Capability.TERRITORY_MANAGE)
+    kind = get_object_or_404(ResponsiblePartyKind.objects.all(), pk=pk)
+    services.responsible_kind_set_active(
+        actor=request.user, kind=kind, active=request.POST.get("active") == "1"
+    )
+    return redirect("territory:responsible_kinds")
 
 
 @login_required

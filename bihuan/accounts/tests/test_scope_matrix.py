@@ -1,0 +1,607 @@
+"""The permission matrix: every persona × object type × in scope / out of scope × list and detail.
+
+The matrix is data (``READS`` and ``WRITES``); the tests below only walk it. Out of scope is a
+404, never a 403; a page the role may not use at all is a 404 as well. Every refused write is
+checked against a fingerprint of the database taken before the request: nothing may change.
+
+``build_elsewhere`` and ``db_state`` are shared with the selector, policy and query-count tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from bihuan.accounts import services as account_services
+from bihuan.accounts.models import Assignment, Department, User
+from bihuan.audit.models import Event
+from bihuan.audit.services import event_record
+from bihuan.territory import imports
+from bihuan.territory import services as territory_services
+from bihuan.territory.models import Area, Region, RegionImport, Sentinel
+
+# Places outside the parts of the demo city the personas hold: 书院街道 is a sibling street of
+# 广场街道, 孝昌县 a sibling district of 孝南区, 武汉市 a sibling city of 孝感市.
+# (code, name, parent code, level, synthetic)
+ELSEWHERE_REGIONS: list[tuple[str, str, str, str, bool]] = [
+    ("420921100000", "孝昌示范镇", "420921", "street", True),
+    ("420921100001", "孝昌示范社区", "420921100000", "community", True),
+    ("420100", "武汉市", "420000", "city", False),
+    ("420102", "江岸区", "420100", "district", False),
+    ("420102001000", "江岸示范街道", "420102", "street", True),
+    ("420102001001", "江岸示范社区", "420102001000", "community", True),
+]
+# (name, region code, community codes)
+ELSEWHERE_AREAS: list[tuple[str, str, list[str]]] = [
+    ("书院示范片区", "420902001000", ["420902001001"]),
+    ("孝昌示范片区", "420921100000", ["420921100001"]),
+    ("江岸示范片区", "420102001000", ["420102001001"]),
+]
+# (kind, name, community code, area name)
+ELSEWHERE_SENTINELS: list[tuple[str, str, str, str]] = [
+    ("community", "书院示范社区", "420902001001", "书院示范片区"),
+    ("school", "孝昌示范小学", "420921100001", "孝昌示范片区"),
+    ("school", "江岸示范小学", "420102001001", "江岸示范片区"),
+]
+# (kind, name, short name, jurisdiction code)
+ELSEWHERE_DEPARTMENTS: list[tuple[str, str, str, str]] = [
+    ("education", "湖北省教育厅", "省教育厅", "420000"),
+    ("market", "孝昌县市场监督管理局", "孝昌县市场监管局", "420921"),
+    ("market", "武汉市市场监督管理局", "武汉市市场监管局", "420100"),
+]
+# (username, display name, community code): each a coordinator of that community.
+ELSEWHERE_USERS: list[tuple[str, str, str]] = [
+    ("xiaochang", "孝昌协调员", "420921100001"),
+    ("jiangan", "江岸协调员", "420102001001"),
+]
+MARKER_VERB = "matrix.marker"
+NEW_PASSWORD = "Matrix@2027pw"
+
+
+def build_elsewhere() -> None:
+    """Add, through the services, records of every type outside the personas' places."""
+    for code, name, parent, level, synthetic in ELSEWHERE_REGIONS:
+        territory_services.region_upsert(
+            actor=None,
+            code=code,
+            name=name,
+            level=level,
+            parent_code=parent,
+            is_synthetic=synthetic,
+        )
+    regions = {r.code: r for r in Region.objects.all()}
+    for name, region_code, communities in ELSEWHERE_AREAS:
+        territory_services.area_create(
+            actor=None,
+            name=name,
+            region=regions[region_code],
+            communities=[regions[c] for c in communities],
+            is_synthetic=True,
+        )
+    for kind, name, community, area_name in ELSEWHERE_SENTINELS:
+        territory_services.sentinel_create(
+            actor=None,
+            kind=kind,
+            name=name,
+            region=regions[community],
+            area=Area.objects.get(name=area_name),
+            is_synthetic=True,
+        )
+    for kind, name, short_name, jurisdiction in ELSEWHERE_DEPARTMENTS:
+        account_services.department_upsert(
+            actor=None,
+            kind=kind,
+            name=name,
+            short_name=short_name,
+            jurisdiction=regions[jurisdiction],
+        )
+    for username, display_name, community in ELSEWHERE_USERS:
+        user = account_services.user_create(
+            actor=None,
+            username=username,
+            password=NEW_PASSWORD,
+            display_name=display_name,
+            is_synthetic=True,
+        )
+        account_services.assignment_grant(
+            actor=None, user=user, role="coordinator", region=regions[community]
+        )
+    # Written last, so it heads the audit log.
+    event_record(actor=None, verb=MARKER_VERB, object_repr="matrix")
+
+
+def db_state() -> dict[str, tuple[int, str]]:
+    """Row count and a digest of every row of the accounts, territory and audit tables."""
+    state: dict[str, tuple[int, str]] = {}
+    for label in ("accounts", "territory", "audit"):
+        for model in apps.get_app_config(label).get_models():
+            rows = list(model._default_manager.order_by("pk").values_list())
+            digest = hashlib.sha256(repr(rows).encode()).hexdigest()
+            state[model._meta.label] = (len(rows), digest)
+    return state
+
+
+@pytest.fixture
+def elsewhere(demo_city: dict[str, int]) -> None:
+    build_elsewhere()
+
+
+@pytest.fixture
+def personas(
+    admin_system: User,
+    admin_security: User,
+    admin_audit: User,
+    supervisor_city: User,
+    supervisor_xiaonan: User,
+    coordinator_wenchang: User,
+    coordinator_huaiyin: User,
+    inspector_wenchang: User,
+    officer_market: User,
+    school_tiyulu: User,
+    area_guangchang: User,
+) -> dict[str, User]:
+    """Every persona by its fixture name, so that the matrix can name them as data."""
+    return {
+        "admin_system": admin_system,
+        "admin_security": admin_security,
+        "admin_audit": admin_audit,
+        "supervisor_city": supervisor_city,
+        "supervisor_xiaonan": supervisor_xiaonan,
+        "coordinator_wenchang": coordinator_wenchang,
+        "coordinator_huaiyin": coordinator_huaiyin,
+        "inspector_wenchang": inspector_wenchang,
+        "officer_market": officer_market,
+        "school_tiyulu": school_tiyulu,
+        "area_guangchang": area_guangchang,
+    }
+
+
+PERSONAS = [
+    "admin_system",
+    "admin_security",
+    "admin_audit",
+    "supervisor_city",
+    "supervisor_xiaonan",
+    "coordinator_wenchang",
+    "coordinator_huaiyin",
+    "inspector_wenchang",
+    "officer_market",
+    "school_tiyulu",
+    "area_guangchang",
+]
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An object type: how to find a record by its natural key, and its list and detail URLs."""
+
+    name: str
+    find: Callable[[str], Any]
+    list_url: Callable[[Any], str]
+    # What marks the record as a row of the list page.
+    list_mark: Callable[[Any], str]
+    detail_url: Callable[[Any], str] | None = None
+
+
+def _link(url: str) -> str:
+    return f'href="{url}"'
+
+
+def _region_url(r: Region) -> str:
+    return reverse("territory:region", args=[r.code])
+
+
+def _area_url(a: Area) -> str:
+    return reverse("territory:area", args=[a.pk])
+
+
+def _sentinel_url(s: Sentinel) -> str:
+    return reverse("territory:sentinel", args=[s.pk])
+
+
+def _department_url(d: Department) -> str:
+    return reverse("accounts:department", args=[d.pk])
+
+
+def _user_url(u: User) -> str:
+    return reverse("accounts:user", args=[u.pk])
+
+
+KINDS: dict[str, Kind] = {
+    "region": Kind(
+        "region",
+        find=lambda key: Region.objects.get(code=key),
+        # The tree shows only the tops; the search lists any region by its code.
+        list_url=lambda r: f"{reverse('territory:regions')}?q={r.code}",
+        list_mark=lambda r: _link(_region_url(r)),
+        detail_url=_region_url,
+    ),
+    "area": Kind(
+        "area",
+        find=lambda key: Area.objects.get(name=key),
+        list_url=lambda a: reverse("territory:areas"),
+        list_mark=lambda a: _link(_area_url(a)),
+        detail_url=_area_url,
+    ),
+    "sentinel": Kind(
+        "sentinel",
+        find=lambda key: Sentinel.objects.get(name=key),
+        list_url=lambda s: reverse("territory:sentinels"),
+        list_mark=lambda s: _link(_sentinel_url(s)),
+        detail_url=_sentinel_url,
+    ),
+    "department": Kind(
+        "department",
+        find=lambda key: Department.objects.get(name=key),
+        list_url=lambda d: reverse("accounts:departments"),
+        list_mark=lambda d: _link(_department_url(d)),
+        detail_url=_department_url,
+    ),
+    "user": Kind(
+        "user",
+        find=lambda key: User.objects.get(username=key),
+        list_url=lambda u: reverse("accounts:users"),
+        list_mark=lambda u: _link(_user_url(u)),
+        detail_url=_user_url,
+    ),
+    "event": Kind(
+        "event",
+        find=lambda key: Event.objects.filter(verb=key).latest("pk"),
+        list_url=lambda e: reverse("audit:events"),
+        list_mark=lambda e: f"<td>{e.verb}</td>",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What one persona sees of one object type.
+
+    ``usable=False``: the role may not use the pages at all, so the list and every detail page
+    (even of a record in the persona's place, listed in ``hidden``) answer 404.
+    """
+
+    persona: str
+    kind: str
+    shown: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
+    usable: bool = True
+
+
+GC_AREA, SY_AREA, XC_AREA, JA_AREA = "广场学区片区", "书院示范片区", "孝昌示范片区", "江岸示范片区"
+CITY_EDU, CITY_MARKET = "孝感市教育局", "孝感市市场监督管理局"
+XN_EDU, XN_MARKET = "孝南区教育局", "孝南区市场监督管理局"
+PROVINCE_EDU, XC_MARKET, WH_MARKET = "湖北省教育厅", "孝昌县市场监督管理局", "武汉市市场监督管理局"
+
+READS: list[Reads] = [
+    # Regions: a grant covers its subtree, never the places above or beside it.
+    Reads("admin_system", "region", shown=("420000", "420102001001")),
+    Reads("admin_security", "region", shown=("420000", "420102001001")),
+    Reads("admin_audit", "region", hidden=("420900", "420902003001"), usable=False),
+    Reads("supervisor_city", "region", ("420900", "420921100001"), ("420000", "420100")),
+    Reads("supervisor_xiaonan", "region", ("420902", "420902003001"), ("420921", "420900")),
+    Reads("coordinator_wenchang", "region", ("420902003001",), ("420902003002", "420902003000")),
+    Reads("coordinator_huaiyin", "region", ("420902003002",), ("420902003001",)),
+    Reads("inspector_wenchang", "region", ("420902003001",), ("420902003003",)),
+    Reads("officer_market", "region", ("420900", "420902003001"), ("420000", "420100")),
+    Reads("school_tiyulu", "region", ("420902003001",), ("420902003002",)),
+    Reads("area_guangchang", "region", ("420902003000", "420902003003"), ("420902001000",)),
+    # Areas: those lying in the place, and those covering one of its communities.
+    Reads("admin_system", "area", shown=(GC_AREA, JA_AREA)),
+    Reads("admin_security", "area", shown=(GC_AREA, JA_AREA)),
+    Reads("admin_audit", "area", hidden=(GC_AREA,), usable=False),
+    Reads("supervisor_city", "area", (GC_AREA, XC_AREA), (JA_AREA,)),
+    Reads("supervisor_xiaonan", "area", (GC_AREA, SY_AREA), (XC_AREA,)),
+    Reads("coordinator_wenchang", "area", (GC_AREA,), (SY_AREA, XC_AREA)),
+    Reads("coordinator_huaiyin", "area", (GC_AREA,), (SY_AREA,)),
+    Reads("inspector_wenchang", "area", (GC_AREA,), (SY_AREA,)),
+    Reads("officer_market", "area", (GC_AREA, XC_AREA), (JA_AREA,)),
+    Reads("school_tiyulu", "area", (GC_AREA,), (SY_AREA,)),
+    Reads("area_guangchang", "area", (GC_AREA,), (SY_AREA,)),
+    # Sentinels: those of the place (and a school sentinel's own school).
+    Reads("admin_system", "sentinel", shown=("体育路学校", "江岸示范小学")),
+    Reads("admin_security", "sentinel", shown=("体育路学校", "江岸示范小学")),
+    Reads("admin_audit", "sentinel", hidden=("体育路学校",), usable=False),
+    Reads("supervisor_city", "sentinel", ("体育路学校", "孝昌示范小学"), ("江岸示范小学",)),
+    Reads("supervisor_xiaonan", "sentinel", ("体育路学校", "书院示范社区"), ("孝昌示范小学",)),
+    Reads(
+        "coordinator_wenchang", "sentinel", ("文昌社区", "体育路学校"), ("广场示范小学", "槐荫社区")
+    ),
+    Reads("coordinator_huaiyin", "sentinel", ("槐荫社区", "广场示范小学"), ("体育路学校",)),
+    Reads("inspector_wenchang", "sentinel", ("体育路学校",), ("广场示范小学",)),
+    Reads("officer_market", "sentinel", ("体育路学校", "孝昌示范小学"), ("江岸示范小学",)),
+    Reads("school_tiyulu", "sentinel", ("体育路学校", "文昌社区"), ("广场示范小学", "乾坤社区")),
+    Reads("area_guangchang", "sentinel", ("体育路学校", "乾坤社区"), ("书院示范社区",)),
+    # Departments: those whose jurisdiction covers the place or lies within it.
+    Reads("admin_system", "department", shown=(CITY_EDU, WH_MARKET)),
+    Reads("admin_security", "department", shown=(CITY_EDU, WH_MARKET)),
+    Reads("admin_audit", "department", hidden=(CITY_EDU,), usable=False),
+    Reads("supervisor_city", "department", (PROVINCE_EDU, CITY_EDU, XC_MARKET), (WH_MARKET,)),
+    Reads("supervisor_xiaonan", "department", (CITY_EDU, XN_EDU), (XC_MARKET,)),
+    Reads("coordinator_wenchang", "department", (PROVINCE_EDU, CITY_EDU, XN_EDU), (XC_MARKET,)),
+    Reads("coordinator_huaiyin", "department", (CITY_EDU, XN_MARKET), (XC_MARKET,)),
+    Reads("inspector_wenchang", "department", (CITY_EDU, XN_EDU), (XC_MARKET,)),
+    Reads("officer_market", "department", (CITY_MARKET, XN_MARKET, XC_MARKET), (WH_MARKET,)),
+    Reads("school_tiyulu", "department", (XN_EDU,), (XC_MARKET,)),
+    Reads("area_guangchang", "department", (XN_MARKET,), (XC_MARKET,)),
+    # Users: administrators see every account; supervisors and coordinators the people of their
+    # place (never the administrators); the other roles have no user pages at all.
+    Reads("admin_system", "user", shown=("auditor", "jiangan")),
+    Reads("admin_security", "user", shown=("admin", "jiangan")),
+    Reads("admin_audit", "user", hidden=("auditor", "admin"), usable=False),
+    Reads("supervisor_city", "user", ("market", "xiaochang"), ("admin", "jiangan")),
+    Reads("supervisor_xiaonan", "user", ("wenchang", "pianqu"), ("market", "xiaochang")),
+    Reads("coordinator_wenchang", "user", ("yangtiezhu", "school"), ("huaiyin", "xiaonan")),
+    Reads("coordinator_huaiyin", "user", ("huaiyin",), ("yangtiezhu", "wenchang")),
+    Reads("inspector_wenchang", "user", hidden=("yangtiezhu", "inspector2"), usable=False),
+    Reads("officer_market", "user", hidden=("market", "yangtiezhu"), usable=False),
+    Reads("school_tiyulu", "user", hidden=("school",), usable=False),
+    Reads("area_guangchang", "user", hidden=("pianqu",), usable=False),
+    # Events: only the audit administrator reads the log, and all of it.
+    Reads("admin_audit", "event", shown=(MARKER_VERB,)),
+    *[
+        Reads(persona, "event", hidden=(MARKER_VERB,), usable=False)
+        for persona in PERSONAS
+        if persona != "admin_audit"
+    ],
+]
+
+
+def _cases(*, usable: bool, attr: str, with_detail: bool = False) -> list[Any]:
+    cases = []
+    for reads in READS:
+        if reads.usable != usable:
+            continue
+        if with_detail and KINDS[reads.kind].detail_url is None:
+            continue
+        for key in getattr(reads, attr):
+            cases.append(
+                pytest.param(
+                    reads.persona, reads.kind, key, id=f"{reads.persona}-{reads.kind}-{key}"
+                )
+            )
+    return cases
+
+
+def _persona_kinds(*, usable: bool) -> list[Any]:
+    return [
+        pytest.param(r.persona, r.kind, id=f"{r.persona}-{r.kind}")
+        for r in READS
+        if r.usable == usable
+    ]
+
+
+def _get(client: Client, persona: User, url: str) -> Any:
+    client.force_login(persona)
+    return client.get(url)
+
+
+def test_matrix_names_every_persona_for_every_object_type() -> None:
+    covered = {(r.persona, r.kind) for r in READS}
+    assert covered == {(p, k) for p in PERSONAS for k in KINDS}
+
+
+@pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
+def test_list_shows_a_record_in_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    record = KINDS[kind].find(key)
+    response = _get(client, personas[persona], KINDS[kind].list_url(record))
+    assert response.status_code == 200
+    assert KINDS[kind].list_mark(record) in response.content.decode()
+
+
+@pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
+def test_list_leaves_out_a_record_out_of_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    record = KINDS[kind].find(key)
+    response = _get(client, personas[persona], KINDS[kind].list_url(record))
+    assert response.status_code == 200
+    assert KINDS[kind].list_mark(record) not in response.content.decode()
+
+
+@pytest.mark.parametrize(("persona", "kind"), _persona_kinds(usable=False))
+def test_list_is_404_for_a_role_that_may_not_use_it(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str
+) -> None:
+    reads = next(r for r in READS if (r.persona, r.kind) == (persona, kind))
+    record = KINDS[kind].find(reads.hidden[0])
+    response = _get(client, personas[persona], KINDS[kind].list_url(record))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("persona", "kind", "key"), _cases(usable=True, attr="shown", with_detail=True)
+)
+def test_detail_opens_for_a_record_in_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    detail_url = KINDS[kind].detail_url
+    assert detail_url is not None
+    response = _get(client, personas[persona], detail_url(KINDS[kind].find(key)))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("persona", "kind", "key"),
+    _cases(usable=True, attr="hidden", with_detail=True)
+    + _cases(usable=False, attr="hidden", with_detail=True),
+)
+def test_detail_is_404_for_a_record_out_of_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    detail_url = KINDS[kind].detail_url
+    assert detail_url is not None
+    response = _get(client, personas[persona], detail_url(KINDS[kind].find(key)))
+    assert response.status_code == 404
+
+
+def test_out_of_scope_answers_like_a_record_that_does_not_exist(
+    client: Client, coordinator_wenchang: User
+) -> None:
+    client.force_login(coordinator_wenchang)
+    out_of_scope = client.get(reverse("territory:region", args=["420902003002"]))
+    missing = client.get(reverse("territory:region", args=["420902003999"]))
+    assert out_of_scope.status_code == missing.status_code == 404
+    # The same page (its CSRF token aside), so the answer does not confirm the record exists.
+    assert [t.name for t in out_of_scope.templates] == [t.name for t in missing.templates]
+
+
+# --- Writes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Targets:
+    """The records the write endpoints act on, each in a state the write would change."""
+
+    user: User
+    assignment: Assignment
+    region_import: RegionImport
+
+
+def _regions_csv() -> SimpleUploadedFile:
+    content = "code,name,parent code,level\n420902003004,矩阵社区,420902003000,community\n"
+    return SimpleUploadedFile("regions.csv", content.encode(), content_type="text/csv")
+
+
+@pytest.fixture
+def targets(admin_system: User, demo_city: dict[str, int]) -> Targets:
+    """inspector2 locked out and holding a role; a checked region import by the system admin."""
+    for _ in range(settings.LOCKOUT_THRESHOLD):
+        account_services.login_attempt(username="inspector2", password="wrong password")
+    user = User.objects.get(username="inspector2")
+    assert user.is_locked
+    record = imports.region_import_create(actor=admin_system, upload=_regions_csv())
+    assert record.error_count == 0
+    return Targets(
+        user=user,
+        assignment=Assignment.objects.get(user=user, role="inspector", is_active=True),
+        region_import=record,
+    )
+
+
+@dataclass(frozen=True)
+class Write:
+    """A POST endpoint, the one persona whose roles allow it, and a request that would succeed."""
+
+    name: str
+    allowed: str
+    url: Callable[[Targets], str]
+    data: Callable[[Targets], dict[str, Any]]
+
+
+WRITES: list[Write] = [
+    Write(
+        "user_create",
+        "admin_system",
+        lambda t: reverse("accounts:user_create"),
+        lambda t: {"username": "newcomer", "display_name": "新人", "password": NEW_PASSWORD},
+    ),
+    Write(
+        "user_set_active",
+        "admin_system",
+        lambda t: reverse("accounts:user_set_active", args=[t.user.pk]),
+        lambda t: {"active": "0"},
+    ),
+    Write(
+        "user_reset_password",
+        "admin_system",
+        lambda t: reverse("accounts:user_reset_password", args=[t.user.pk]),
+        lambda t: {"password": NEW_PASSWORD},
+    ),
+    Write(
+        "user_unlock",
+        "admin_security",
+        lambda t: reverse("accounts:user_unlock", args=[t.user.pk]),
+        lambda t: {},
+    ),
+    Write(
+        "assignment_grant",
+        "admin_security",
+        lambda t: reverse("accounts:assignment_grant", args=[t.user.pk]),
+        lambda t: {"role": "inspector", "region_code": "420902003002"},
+    ),
+    Write(
+        "assignment_end",
+        "admin_security",
+        lambda t: reverse("accounts:assignment_end", args=[t.assignment.pk]),
+        lambda t: {},
+    ),
+    Write(
+        "import",
+        "admin_system",
+        lambda t: reverse("territory:import"),
+        lambda t: {"file": _regions_csv()},
+    ),
+    Write(
+        "import_apply",
+        "admin_system",
+        lambda t: reverse("territory:import_apply", args=[t.region_import.pk]),
+        lambda t: {},
+    ),
+]
+
+
+def _refused_writes() -> list[Any]:
+    return [
+        pytest.param(write, persona, id=f"{write.name}-{persona}")
+        for write in WRITES
+        for persona in PERSONAS
+        if persona != write.allowed
+    ]
+
+
+@pytest.mark.parametrize(("write", "persona"), _refused_writes())
+def test_refused_write_is_404_and_changes_nothing(
+    client: Client, personas: dict[str, User], targets: Targets, write: Write, persona: str
+) -> None:
+    client.force_login(personas[persona])
+    before = db_state()
+    response = client.post(write.url(targets), write.data(targets))
+    assert response.status_code == 404
+    assert db_state() == before
+
+
+@pytest.mark.parametrize("write", [pytest.param(w, id=w.name) for w in WRITES])
+def test_allowed_write_changes_the_database(
+    client: Client, personas: dict[str, User], targets: Targets, write: Write
+) -> None:
+    # The control of the test above: the same request from the right role does write.
+    client.force_login(personas[write.allowed])
+    before = db_state()
+    response = client.post(write.url(targets), write.data(targets))
+    assert response.status_code == 302
+    assert db_state() != before
+
+
+def test_import_of_another_system_admin_is_404_and_stays_unapplied(
+    client: Client, targets: Targets
+) -> None:
+    colleague = account_services.user_create(
+        actor=None, username="admin2", password=NEW_PASSWORD, display_name="第二系统管理员"
+    )
+    account_services.assignment_grant(
+        actor=None,
+        user=colleague,
+        role="system_admin",
+        region=Region.objects.get(code="420900"),
+    )
+    client.force_login(colleague)
+    before = db_state()
+    url = reverse("territory:import_apply", args=[targets.region_import.pk])
+    response = client.post(url)
+    assert response.status_code == 404
+    assert db_state() == before

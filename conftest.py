@@ -92,11 +92,15 @@ def _restore_audit_triggers(
 
 
 @pytest.fixture
-def live_db(_restore_audit_triggers: None, transactional_db: None) -> Iterator[None]:
+def live_db(
+    _restore_audit_triggers: None, django_db_serialized_rollback: None, transactional_db: None
+) -> Iterator[None]:
     """A database whose writes are committed (for threads, processes and a live server).
 
     Emptying it afterwards means deleting events, which the append-only triggers refuse, so the
-    triggers are lifted for the flush only and restored right after.
+    triggers are lifted for the flush only and restored right after. The flush also empties the
+    rows that migrations insert (responsible party kinds, content types); the serialized rollback
+    puts them back, with their ids, before the next committed-database test.
     """
     yield
     triggers.remove(connection)

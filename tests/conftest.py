@@ -37,6 +37,9 @@ def _live_server_helper(request: pytest.FixtureRequest) -> Iterator[None]:
     if "live_server" not in request.fixturenames:
         yield
         return
+    if "live_db" not in request.fixturenames:
+        # Requested late, live_db could no longer make pytest-django serialize the database.
+        pytest.fail("A test that uses live_server must also ask for live_db.")
     request.getfixturevalue("live_db")
     server: LiveServer = request.getfixturevalue("live_server")
     server._live_server_modified_settings.enable()
@@ -45,7 +48,7 @@ def _live_server_helper(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def browser(live_server: LiveServer, demo_city: dict[str, int]) -> Iterator[Browser]:
+def browser(live_db: None, live_server: LiveServer, demo_city: dict[str, int]) -> Iterator[Browser]:
     """Debian's Chromium, headless, started once the demo city is committed.
 
     A missing browser fails the test: a skipped browser test would hide a broken front end.

@@ -113,7 +113,7 @@ def test_region_tree_expands_with_htmx_served_by_the_site_itself(
     page: Page, live_server: LiveServer
 ) -> None:
     requested: list[Request] = []
-    page.on("request", requested.append)
+    page.on("request", lambda request: requested.append(request))
     _sign_in(page, "supervisor")
     page.goto("/territory/regions/")
     htmx_src = page.locator("script[src*=htmx]").get_attribute("src")
@@ -121,12 +121,12 @@ def test_region_tree_expands_with_htmx_served_by_the_site_itself(
     assert htmx_src.startswith(settings.STATIC_URL)
     assert page.evaluate("() => typeof window.htmx") == "object"
     city = page.locator("ul.tree > li").filter(has=page.locator(f'a[href$="/{XIAOGAN}/"]'))
-    expect(city.locator(".sub")).to_be_empty()
+    expect(city.locator(":scope > .sub")).to_be_empty()
 
     city.locator("button.toggle").click()
 
-    expect(city.locator(".sub")).to_contain_text("孝南区")
-    expect(city.locator(".sub")).to_contain_text("汉川市")
+    expect(city.locator(":scope > .sub")).to_contain_text("孝南区")
+    expect(city.locator(":scope > .sub")).to_contain_text("汉川市")
     partials = [r for r in requested if r.url.endswith(f"/{XIAOGAN}/children/")]
     assert len(partials) == 1
     assert partials[0].headers.get("hx-request") == "true"

@@ -23,7 +23,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -134,8 +136,8 @@ def _check_range(name: str, value: int, low: int, high: int | None) -> None:
     if value < low or (high is not None and value > high):
         bounds = f"{low}–{high}" if high is not None else f"≥ {low}"
         raise ServiceError(
-            _("The number of %(name)s must be %(bounds)s, not %(value)d.")
-            % {"name": name, "bounds": bounds, "value": value},
+            _("The number of %(what)s must be %(bounds)s; %(value)d is not.")
+            % {"what": name, "bounds": bounds, "value": value},
             field=name,
         )
 
@@ -216,7 +218,7 @@ class Plan:
 
     def roles(self) -> dict[str, int]:
         """How many assignments of each role the plan makes."""
-        return dict(sorted(Counter(a.role for a in self.assignments).items()))
+        return dict(sorted(Counter(str(a.role) for a in self.assignments).items()))
 
     def summary(self) -> dict[str, Any]:
         """What the audit event records: enough to regenerate every row."""
@@ -552,16 +554,21 @@ def territory_generate(params: GeneratorParams, *, password: str | None = None) 
     hours); without one, the accounts cannot sign in.
     """
     params.check()
+    if password is not None:
+        try:
+            password_validation.validate_password(password)
+        except ValidationError as exc:
+            raise ServiceError(" ".join(exc.messages), field="password") from None
     with transaction.atomic():
         if Region.objects.filter(code=params.province).exists():
             raise ServiceError(
-                _("Province %(code)s already exists; generate into another province code.")
+                _("Province %(code)s is already in the territory; choose another province code.")
                 % {"code": params.province},
                 field="province",
             )
         if User.objects.filter(username__startswith=params.username_prefix).exists():
             raise ServiceError(
-                _("Accounts named %(prefix)s… already exist; generate into another province code.")
+                _("Accounts named %(prefix)s… already exist; choose another province code.")
                 % {"prefix": params.username_prefix},
                 field="province",
             )

@@ -58,7 +58,14 @@ class Region(models.Model):
                 name="region_province_has_no_parent",
             ),
         ]
-        indexes = [models.Index(fields=["parent", "name"], name="region_children_by_name")]
+        indexes = [
+            models.Index(fields=["parent", "name"], name="region_children_by_name"),
+            # Subtree filters are prefix LIKEs on path; PostgreSQL needs the pattern operator
+            # class to use an index for them under a non-C collation (SQLite ignores it).
+            models.Index(
+                fields=["path"], name="region_subtree_prefix", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

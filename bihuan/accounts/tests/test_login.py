@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.translation import gettext
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from bihuan.accounts import services
@@ -274,6 +275,17 @@ def test_idle_session_is_signed_out_and_sent_to_login(
     event = Event.objects.get(verb="logout.idle")
     assert event.actor == inspector_wenchang
     assert event.ip == IP
+
+
+def test_idle_sign_out_tells_the_user_why(
+    client: Client, inspector_wenchang: User, settings: SettingsWrapper
+) -> None:
+    settings.IDLE_TIMEOUT_MINUTES = 5
+    client.force_login(inspector_wenchang)
+    _seen(client, 5 * 60 + 10)
+    response = client.get("/", follow=True)
+    assert response.redirect_chain == [("/login/?next=/", 302)]
+    assert gettext("You were signed out after a period of inactivity.") in response.content.decode()
 
 
 def test_recently_active_session_continues(

@@ -591,7 +591,11 @@ def test_import_of_another_system_admin_is_404_and_stays_unapplied(
     client: Client, targets: Targets
 ) -> None:
     colleague = account_services.user_create(
-        actor=None, username="admin2", password=NEW_PASSWORD, display_name="第二系统管理员"
+        actor=None,
+        username="admin2",
+        password=NEW_PASSWORD,
+        display_name="第二系统管理员",
+        is_demo=True,
     )
     account_services.assignment_grant(
         actor=None,

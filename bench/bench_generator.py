@@ -63,7 +63,8 @@ def _databases(url: str) -> Iterator[tuple[str, str]]:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         parts = urlsplit(url)
-        yield tuple(parts._replace(path=f"/{name}").geturl() for name in names)  # type: ignore[misc]
+        generator, baseline = (parts._replace(path=f"/{name}").geturl() for name in names)
+        yield generator, baseline
     finally:
         from django.db import connections
 

@@ -143,6 +143,8 @@ def _check_range(name: str, value: int, low: int, high: int | None) -> None:
 
 
 class RegionPlan(NamedTuple):
+    """A region to create; its parent by code."""
+
     code: str
     name: str
     level: str
@@ -150,6 +152,8 @@ class RegionPlan(NamedTuple):
 
 
 class DepartmentPlan(NamedTuple):
+    """A linked department; its jurisdiction by region code."""
+
     kind: str
     name: str
     short_name: str
@@ -157,6 +161,8 @@ class DepartmentPlan(NamedTuple):
 
 
 class AreaPlan(NamedTuple):
+    """An area of responsibility on a street (region), over its communities, by code."""
+
     name: str
     school_district: str
     region: str
@@ -164,6 +170,8 @@ class AreaPlan(NamedTuple):
 
 
 class SentinelPlan(NamedTuple):
+    """A community or school sentinel; its community by code."""
+
     kind: str
     name: str
     region: str
@@ -173,12 +181,16 @@ class SentinelPlan(NamedTuple):
 
 
 class UserPlan(NamedTuple):
+    """An account."""
+
     username: str
     display_name: str
     phone: str
 
 
 class AssignmentPlan(NamedTuple):
+    """A role of the account at index ``user``; department and sentinel by index in the plan."""
+
     user: int
     role: str
     region: str
@@ -267,7 +279,10 @@ def _plan_regions(params: GeneratorParams, rng: random.Random) -> list[RegionPla
     upper_names: set[str] = set()
     cities = [
         RegionPlan(
-            f"{province[:2]}{i + 1:02d}00", _unique_name(rng, upper_names, "市"), "city", province
+            f"{province[:2]}{i + 1:02d}00",
+            _unique_name(rng, upper_names, "市"),
+            codes.CITY,
+            province,
         )
         for i in range(params.cities)
     ]

@@ -1,15 +1,18 @@
-"""The permission matrix: every persona × object type × in scope / out of scope × list and detail.
+"""The permission matrix: each persona × object type × in and out of scope × list, export, detail.
 
 The matrix is data (``READS`` and ``WRITES``); the tests below only walk it. Out of scope is a
 404, never a 403; a page the role may not use at all is a 404 as well. Every refused write is
 checked against a fingerprint of the database taken before the request: nothing may change.
 
-``build_elsewhere`` and ``db_state`` are shared with the selector, policy and query-count tests.
+``build_elsewhere``, ``build_targets`` and ``db_state`` are shared with the selector, policy and
+query-count tests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +22,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from django.urls import reverse
+from django.urls import get_resolver, reverse
+from openpyxl import load_workbook
 
 from bihuan.accounts import services as account_services
 from bihuan.accounts.models import Assignment, Department, User
@@ -27,7 +31,14 @@ from bihuan.audit.models import Event
 from bihuan.audit.services import event_record
 from bihuan.territory import imports
 from bihuan.territory import services as territory_services
-from bihuan.territory.models import Area, Region, RegionImport, Sentinel
+from bihuan.territory.models import (
+    Area,
+    AreaResponsible,
+    Region,
+    RegionImport,
+    ResponsiblePartyKind,
+    Sentinel,
+)
 
 # Places outside the parts of the demo city the personas hold: 书院街道 is a sibling street of
 # 广场街道, 孝昌县 a sibling district of 孝南区, 武汉市 a sibling city of 孝感市.
@@ -190,9 +201,14 @@ class Kind:
     name: str
     find: Callable[[str], Any]
     list_url: Callable[[Any], str]
-    # What marks the record as a row of the list page.
+    # What marks the record as a row of the list page, and as a row of its XLSX export.
     list_mark: Callable[[Any], str]
+    export_cell: Callable[[Any], str]
     detail_url: Callable[[Any], str] | None = None
+
+    def export_url(self, record: Any) -> str:
+        url = self.list_url(record)
+        return f"{url}{'&' if '?' in url else '?'}format=xlsx"
 
 
 def _link(url: str) -> str:
@@ -226,6 +242,7 @@ KINDS: dict[str, Kind] = {
         # The tree shows only the tops; the search lists any region by its code.
         list_url=lambda r: f"{reverse('territory:regions')}?q={r.code}",
         list_mark=lambda r: _link(_region_url(r)),
+        export_cell=lambda r: r.code,
         detail_url=_region_url,
     ),
     "area": Kind(
@@ -233,6 +250,7 @@ KINDS: dict[str, Kind] = {
         find=lambda key: Area.objects.get(name=key),
         list_url=lambda a: reverse("territory:areas"),
         list_mark=lambda a: _link(_area_url(a)),
+        export_cell=lambda a: a.name,
         detail_url=_area_url,
     ),
     "sentinel": Kind(
@@ -240,6 +258,7 @@ KINDS: dict[str, Kind] = {
         find=lambda key: Sentinel.objects.get(name=key),
         list_url=lambda s: reverse("territory:sentinels"),
         list_mark=lambda s: _link(_sentinel_url(s)),
+        export_cell=lambda s: s.name,
         detail_url=_sentinel_url,
     ),
     "department": Kind(
@@ -247,6 +266,7 @@ KINDS: dict[str, Kind] = {
         find=lambda key: Department.objects.get(name=key),
         list_url=lambda d: reverse("accounts:departments"),
         list_mark=lambda d: _link(_department_url(d)),
+        export_cell=lambda d: d.name,
         detail_url=_department_url,
     ),
     "user": Kind(
@@ -254,6 +274,7 @@ KINDS: dict[str, Kind] = {
         find=lambda key: User.objects.get(username=key),
         list_url=lambda u: reverse("accounts:users"),
         list_mark=lambda u: _link(_user_url(u)),
+        export_cell=lambda u: u.username,
         detail_url=_user_url,
     ),
     "event": Kind(
@@ -261,6 +282,7 @@ KINDS: dict[str, Kind] = {
         find=lambda key: Event.objects.filter(verb=key).latest("pk"),
         list_url=lambda e: reverse("audit:events"),
         list_mark=lambda e: f"<td>{e.verb}</td>",
+        export_cell=lambda e: e.verb,
     ),
 }
 
@@ -413,14 +435,40 @@ def test_list_leaves_out_a_record_out_of_scope(
     assert KINDS[kind].list_mark(record) not in response.content.decode()
 
 
+def _export_cells(response: Any) -> set[str]:
+    workbook = load_workbook(io.BytesIO(response.content), read_only=True)
+    return {str(v) for row in workbook.worksheets[0].iter_rows(values_only=True) for v in row}
+
+
+@pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
+def test_export_holds_a_record_in_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    record = KINDS[kind].find(key)
+    response = _get(client, personas[persona], KINDS[kind].export_url(record))
+    assert response.status_code == 200
+    assert KINDS[kind].export_cell(record) in _export_cells(response)
+
+
+@pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
+def test_export_leaves_out_a_record_out_of_scope(
+    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+) -> None:
+    record = KINDS[kind].find(key)
+    response = _get(client, personas[persona], KINDS[kind].export_url(record))
+    assert response.status_code == 200
+    assert KINDS[kind].export_cell(record) not in _export_cells(response)
+
+
 @pytest.mark.parametrize(("persona", "kind"), _persona_kinds(usable=False))
-def test_list_is_404_for_a_role_that_may_not_use_it(
+def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
     client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str
 ) -> None:
     reads = next(r for r in READS if (r.persona, r.kind) == (persona, kind))
     record = KINDS[kind].find(reads.hidden[0])
-    response = _get(client, personas[persona], KINDS[kind].list_url(record))
-    assert response.status_code == 404
+    client.force_login(personas[persona])
+    assert client.get(KINDS[kind].list_url(record)).status_code == 404
+    assert client.get(KINDS[kind].export_url(record)).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -470,87 +518,113 @@ class Targets:
     user: User
     assignment: Assignment
     region_import: RegionImport
+    party: AreaResponsible  # an active responsible party of 广场学区片区
 
 
-def _regions_csv() -> SimpleUploadedFile:
+def regions_csv() -> SimpleUploadedFile:
     content = "code,name,parent code,level\n420902003004,矩阵社区,420902003000,community\n"
     return SimpleUploadedFile("regions.csv", content.encode(), content_type="text/csv")
 
 
-@pytest.fixture
-def targets(admin_system: User, demo_city: dict[str, int]) -> Targets:
-    """inspector2 locked out and holding a role; a checked region import by the system admin."""
+def build_targets(admin_system: User) -> Targets:
+    """inspector2 locked out and holding a role; a checked import; a named responsible party."""
     for _ in range(settings.LOCKOUT_THRESHOLD):
         account_services.login_attempt(username="inspector2", password="wrong password")
     user = User.objects.get(username="inspector2")
     assert user.is_locked
-    record = imports.region_import_create(actor=admin_system, upload=_regions_csv())
+    record = imports.region_import_create(actor=admin_system, upload=regions_csv())
     assert record.error_count == 0
     return Targets(
         user=user,
         assignment=Assignment.objects.get(user=user, role="inspector", is_active=True),
         region_import=record,
+        party=AreaResponsible.objects.filter(area__name=GC_AREA, is_active=True).earliest("pk"),
     )
+
+
+@pytest.fixture
+def targets(admin_system: User) -> Targets:
+    return build_targets(admin_system)
 
 
 @dataclass(frozen=True)
 class Write:
-    """A POST endpoint, the one persona whose roles allow it, and a request that would succeed."""
+    """A POST endpoint, the personas whose roles allow it, and a request that would succeed."""
 
-    name: str
-    allowed: str
-    url: Callable[[Targets], str]
+    route: str
+    allowed: tuple[str, ...]
+    args: Callable[[Targets], list[int]]
     data: Callable[[Targets], dict[str, Any]]
 
+    @property
+    def name(self) -> str:
+        return self.route.split(":")[1]
+
+    def url(self, targets: Targets) -> str:
+        return reverse(self.route, args=self.args(targets))
+
+
+SYSTEM, SECURITY = ("admin_system",), ("admin_security",)
+RESPONSIBLES_EDITORS = ("admin_system", "supervisor_city", "supervisor_xiaonan")
 
 WRITES: list[Write] = [
     Write(
-        "user_create",
-        "admin_system",
-        lambda t: reverse("accounts:user_create"),
+        "accounts:user_create",
+        SYSTEM,
+        lambda t: [],
         lambda t: {"username": "newcomer", "display_name": "新人", "password": NEW_PASSWORD},
     ),
+    Write("accounts:user_set_active", SYSTEM, lambda t: [t.user.pk], lambda t: {"active": "0"}),
     Write(
-        "user_set_active",
-        "admin_system",
-        lambda t: reverse("accounts:user_set_active", args=[t.user.pk]),
-        lambda t: {"active": "0"},
-    ),
-    Write(
-        "user_reset_password",
-        "admin_system",
-        lambda t: reverse("accounts:user_reset_password", args=[t.user.pk]),
+        "accounts:user_reset_password",
+        SYSTEM,
+        lambda t: [t.user.pk],
         lambda t: {"password": NEW_PASSWORD},
     ),
+    Write("accounts:user_unlock", SECURITY, lambda t: [t.user.pk], lambda t: {}),
     Write(
-        "user_unlock",
-        "admin_security",
-        lambda t: reverse("accounts:user_unlock", args=[t.user.pk]),
-        lambda t: {},
-    ),
-    Write(
-        "assignment_grant",
-        "admin_security",
-        lambda t: reverse("accounts:assignment_grant", args=[t.user.pk]),
+        "accounts:assignment_grant",
+        SECURITY,
+        lambda t: [t.user.pk],
         lambda t: {"role": "inspector", "region_code": "420902003002"},
     ),
+    Write("accounts:assignment_end", SECURITY, lambda t: [t.assignment.pk], lambda t: {}),
     Write(
-        "assignment_end",
-        "admin_security",
-        lambda t: reverse("accounts:assignment_end", args=[t.assignment.pk]),
+        "accounts:department_save",
+        SYSTEM,
+        lambda t: [],
+        lambda t: {
+            "kind": "culture_tourism",
+            "name": "孝南区文化和旅游局",
+            "short_name": "孝南区文旅局",
+            "jurisdiction_code": "420902",
+        },
+    ),
+    Write("territory:import", SYSTEM, lambda t: [], lambda t: {"file": regions_csv()}),
+    Write("territory:import_apply", SYSTEM, lambda t: [t.region_import.pk], lambda t: {}),
+    Write(
+        "territory:area_responsible_add",
+        RESPONSIBLES_EDITORS,
+        lambda t: [t.party.area_id],
+        lambda t: {"kind": t.party.kind_id, "name": "矩阵责任人"},
+    ),
+    Write(
+        "territory:area_responsible_end",
+        RESPONSIBLES_EDITORS,
+        lambda t: [t.party.area_id, t.party.pk],
         lambda t: {},
     ),
     Write(
-        "import",
-        "admin_system",
-        lambda t: reverse("territory:import"),
-        lambda t: {"file": _regions_csv()},
+        "territory:responsible_kinds",
+        SYSTEM,
+        lambda t: [],
+        lambda t: {"code": "matrix", "name": "矩阵"},
     ),
     Write(
-        "import_apply",
-        "admin_system",
-        lambda t: reverse("territory:import_apply", args=[t.region_import.pk]),
-        lambda t: {},
+        "territory:responsible_kind_toggle",
+        SYSTEM,
+        lambda t: [t.party.kind_id],
+        lambda t: {"active": "0"},
     ),
 ]
 
@@ -560,8 +634,47 @@ def _refused_writes() -> list[Any]:
         pytest.param(write, persona, id=f"{write.name}-{persona}")
         for write in WRITES
         for persona in PERSONAS
-        if persona != write.allowed
+        if persona not in write.allowed
     ]
+
+
+def _allowed_writes() -> list[Any]:
+    return [
+        pytest.param(write, persona, id=f"{write.name}-{persona}")
+        for write in WRITES
+        for persona in write.allowed
+    ]
+
+
+# Pages that accept a POST from anyone signed in (or not yet), or only read.
+NOT_ROLE_WRITES = {
+    "accounts:home",
+    "accounts:login",
+    "accounts:logout",
+    "accounts:password_change",
+    "accounts:users",
+    "accounts:user",
+    "accounts:departments",
+    "accounts:department",
+    "territory:regions",
+    "territory:region",
+    "territory:region_children",
+    "territory:areas",
+    "territory:area",
+    "territory:sentinels",
+    "territory:sentinel",
+    "territory:import_template",
+    "territory:import_detail",
+}
+
+
+def test_matrix_names_every_page_that_writes() -> None:
+    # A new POST endpoint must join WRITES (or be declared read-only above) to pass.
+    names = set()
+    for namespace in ("accounts", "territory", "audit"):
+        resolver = get_resolver().namespace_dict[namespace][1]
+        names |= {f"{namespace}:{n}" for n in resolver.reverse_dict if isinstance(n, str)}
+    assert names - NOT_ROLE_WRITES - {"audit:events"} == {w.route for w in WRITES}
 
 
 @pytest.mark.parametrize(("write", "persona"), _refused_writes())
@@ -575,16 +688,36 @@ def test_refused_write_is_404_and_changes_nothing(
     assert db_state() == before
 
 
-@pytest.mark.parametrize("write", [pytest.param(w, id=w.name) for w in WRITES])
+@pytest.mark.parametrize(("write", "persona"), _allowed_writes())
 def test_allowed_write_changes_the_database(
-    client: Client, personas: dict[str, User], targets: Targets, write: Write
+    client: Client, personas: dict[str, User], targets: Targets, write: Write, persona: str
 ) -> None:
-    # The control of the test above: the same request from the right role does write.
-    client.force_login(personas[write.allowed])
+    # The control of the test above: the same request from a role that may make it does write.
+    client.force_login(personas[persona])
     before = db_state()
     response = client.post(write.url(targets), write.data(targets))
     assert response.status_code == 302
     assert db_state() != before
+
+
+@pytest.mark.parametrize("name", ["area_responsible_add", "area_responsible_end"])
+def test_supervisor_editing_an_area_out_of_scope_gets_404_and_changes_nothing(
+    client: Client, supervisor_xiaonan: User, elsewhere: None, targets: Targets, name: str
+) -> None:
+    area = Area.objects.get(name=XC_AREA)
+    party = territory_services.area_responsible_add(
+        actor=None,
+        area=area,
+        kind=ResponsiblePartyKind.objects.get(code="bureau_official"),
+        name="孝昌责任人",
+    )
+    write = next(w for w in WRITES if w.name == name)
+    out_of_scope = dataclasses.replace(targets, party=party)
+    client.force_login(supervisor_xiaonan)
+    before = db_state()
+    response = client.post(write.url(out_of_scope), write.data(out_of_scope))
+    assert response.status_code == 404
+    assert db_state() == before
 
 
 def test_import_of_another_system_admin_is_404_and_stays_unapplied(

@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("bihuan.accounts.urls")),
     path("territory/", include("bihuan.territory.urls")),
+    path("registry/", include("bihuan.registry.urls")),
     path("audit/", include("bihuan.audit.urls")),
 ]
 

@@ -18,9 +18,12 @@ class Capability(StrEnum):
     TERRITORY_READ = "territory.read"
     USER_READ = "user.read"
     AREA_RESPONSIBLES_MANAGE = "area.responsibles.manage"
+    REGISTRY_READ = "registry.read"
+    REGISTRY_MANAGE = "registry.manage"  # import, edit, approve field finds, merge
+    INSTITUTION_CONTACT_READ = "registry.contact.read"  # unmasked operator phone
 
 
-_READ_PLACES = {Capability.TERRITORY_READ}
+_READ_PLACES = {Capability.TERRITORY_READ, Capability.REGISTRY_READ}
 
 CAPABILITIES: dict[str, frozenset[Capability]] = {
     # 三员: configuration / authorisation and security / audit, with no overlap.
@@ -31,6 +34,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.USER_MANAGE,
             Capability.TERRITORY_READ,
             Capability.USER_READ,
+            Capability.REGISTRY_READ,
         }
     ),
     Role.SECURITY_ADMIN: frozenset(
@@ -43,12 +47,26 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     Role.AUDIT_ADMIN: frozenset({Capability.AUDIT_READ}),
     Role.SUPERVISOR: frozenset(
-        {Capability.TERRITORY_READ, Capability.USER_READ, Capability.AREA_RESPONSIBLES_MANAGE}
+        {
+            Capability.TERRITORY_READ,
+            Capability.USER_READ,
+            Capability.AREA_RESPONSIBLES_MANAGE,
+            Capability.REGISTRY_READ,
+            Capability.REGISTRY_MANAGE,
+            Capability.INSTITUTION_CONTACT_READ,
+        }
     ),
-    Role.COORDINATOR: frozenset({Capability.TERRITORY_READ, Capability.USER_READ}),
+    Role.COORDINATOR: frozenset(
+        {
+            Capability.TERRITORY_READ,
+            Capability.USER_READ,
+            Capability.REGISTRY_READ,
+            Capability.INSTITUTION_CONTACT_READ,
+        }
+    ),
     Role.INSPECTOR: frozenset(_READ_PLACES),
     Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES),
-    Role.OFFICER: frozenset(_READ_PLACES),
+    Role.OFFICER: frozenset(_READ_PLACES | {Capability.INSTITUTION_CONTACT_READ}),
     Role.AREA_RESPONSIBLE: frozenset(_READ_PLACES),
 }
 

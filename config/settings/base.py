@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "bihuan.audit",
     "bihuan.territory",
     "bihuan.accounts",
+    "bihuan.registry",
     "bihuan.demo",
 ]
 

@@ -24,6 +24,9 @@ from bihuan.accounts.policies import CAPABILITIES, Capability, can, capabilities
 from bihuan.accounts.tests.test_scope_matrix import (
     NEW_PASSWORD,
     PERSONAS,
+    RESPONSIBLES_EDITORS,
+    SECURITY,
+    SYSTEM,
     Targets,
     build_targets,
     db_state,
@@ -57,24 +60,6 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
 
 
 @pytest.fixture
-def personas(demo_city: dict[str, int]) -> dict[str, User]:
-    usernames = {
-        "admin_system": "admin",
-        "admin_security": "security",
-        "admin_audit": "auditor",
-        "supervisor_city": "supervisor",
-        "supervisor_xiaonan": "xiaonan",
-        "coordinator_wenchang": "wenchang",
-        "coordinator_huaiyin": "huaiyin",
-        "inspector_wenchang": "yangtiezhu",
-        "officer_market": "market",
-        "school_tiyulu": "school",
-        "area_guangchang": "pianqu",
-    }
-    return {persona: User.objects.get(username=name) for persona, name in usernames.items()}
-
-
-@pytest.fixture
 def targets(admin_system: User) -> Targets:
     return build_targets(admin_system)
 
@@ -87,8 +72,10 @@ def _region(code: str) -> Region:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_persona_holds_exactly_its_capabilities(personas: dict[str, User], persona: str) -> None:
-    assert capabilities_of(personas[persona]) == EXPECTED_CAPABILITIES[persona]
+def test_persona_holds_exactly_its_capabilities(
+    request: pytest.FixtureRequest, persona: str
+) -> None:
+    assert capabilities_of(request.getfixturevalue(persona)) == EXPECTED_CAPABILITIES[persona]
 
 
 @pytest.mark.parametrize(
@@ -144,9 +131,6 @@ class ServiceCall:
     def __call__(self, actor: User, targets: Targets) -> Any:
         return self.function(actor=actor, **self.kwargs(targets))
 
-
-SYSTEM, SECURITY = ("admin_system",), ("admin_security",)
-RESPONSIBLES_EDITORS = ("admin_system", "supervisor_city", "supervisor_xiaonan")
 
 SERVICE_CALLS: list[ServiceCall] = [
     ServiceCall(
@@ -238,6 +222,7 @@ def test_table_names_every_service_that_takes_an_actor() -> None:
         for module in (account_services, territory_services, imports)
         for name, function in inspect.getmembers(module, inspect.isfunction)
         if function.__module__ == module.__name__
+        and not name.startswith("_")
         and "actor" in inspect.signature(function).parameters
     }
     assert found == {f"{c.function.__module__}.{c.name}" for c in SERVICE_CALLS}
@@ -262,21 +247,21 @@ def _allowed_calls() -> list[Any]:
 
 @pytest.mark.parametrize(("call", "persona"), _refused_calls())
 def test_service_refuses_an_actor_without_the_capability_and_writes_nothing(
-    personas: dict[str, User], targets: Targets, call: ServiceCall, persona: str
+    request: pytest.FixtureRequest, targets: Targets, call: ServiceCall, persona: str
 ) -> None:
     before = db_state()
     with pytest.raises(NotAllowed):
-        call(personas[persona], targets)
+        call(request.getfixturevalue(persona), targets)
     assert db_state() == before
 
 
 @pytest.mark.parametrize(("call", "persona"), _allowed_calls())
 def test_service_writes_for_an_actor_with_the_capability(
-    personas: dict[str, User], targets: Targets, call: ServiceCall, persona: str
+    request: pytest.FixtureRequest, targets: Targets, call: ServiceCall, persona: str
 ) -> None:
     # The control of the test above: the same call from a role that may make it does write.
     before = db_state()
-    call(personas[persona], targets)
+    call(request.getfixturevalue(persona), targets)
     assert db_state() != before
 
 

@@ -146,36 +146,7 @@ def elsewhere(demo_city: dict[str, int]) -> None:
     build_elsewhere()
 
 
-@pytest.fixture
-def personas(
-    admin_system: User,
-    admin_security: User,
-    admin_audit: User,
-    supervisor_city: User,
-    supervisor_xiaonan: User,
-    coordinator_wenchang: User,
-    coordinator_huaiyin: User,
-    inspector_wenchang: User,
-    officer_market: User,
-    school_tiyulu: User,
-    area_guangchang: User,
-) -> dict[str, User]:
-    """Every persona by its fixture name, so that the matrix can name them as data."""
-    return {
-        "admin_system": admin_system,
-        "admin_security": admin_security,
-        "admin_audit": admin_audit,
-        "supervisor_city": supervisor_city,
-        "supervisor_xiaonan": supervisor_xiaonan,
-        "coordinator_wenchang": coordinator_wenchang,
-        "coordinator_huaiyin": coordinator_huaiyin,
-        "inspector_wenchang": inspector_wenchang,
-        "officer_market": officer_market,
-        "school_tiyulu": school_tiyulu,
-        "area_guangchang": area_guangchang,
-    }
-
-
+# The persona fixtures of conftest.py, by name (tests fetch them with request.getfixturevalue).
 PERSONAS = [
     "admin_system",
     "admin_security",
@@ -417,20 +388,30 @@ def test_matrix_names_every_persona_for_every_object_type() -> None:
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
 def test_list_shows_a_record_in_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     record = KINDS[kind].find(key)
-    response = _get(client, personas[persona], KINDS[kind].list_url(record))
+    response = _get(client, request.getfixturevalue(persona), KINDS[kind].list_url(record))
     assert response.status_code == 200
     assert KINDS[kind].list_mark(record) in response.content.decode()
 
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
 def test_list_leaves_out_a_record_out_of_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     record = KINDS[kind].find(key)
-    response = _get(client, personas[persona], KINDS[kind].list_url(record))
+    response = _get(client, request.getfixturevalue(persona), KINDS[kind].list_url(record))
     assert response.status_code == 200
     assert KINDS[kind].list_mark(record) not in response.content.decode()
 
@@ -442,31 +423,41 @@ def _export_cells(response: Any) -> set[str]:
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
 def test_export_holds_a_record_in_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     record = KINDS[kind].find(key)
-    response = _get(client, personas[persona], KINDS[kind].export_url(record))
+    response = _get(client, request.getfixturevalue(persona), KINDS[kind].export_url(record))
     assert response.status_code == 200
     assert KINDS[kind].export_cell(record) in _export_cells(response)
 
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
 def test_export_leaves_out_a_record_out_of_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     record = KINDS[kind].find(key)
-    response = _get(client, personas[persona], KINDS[kind].export_url(record))
+    response = _get(client, request.getfixturevalue(persona), KINDS[kind].export_url(record))
     assert response.status_code == 200
     assert KINDS[kind].export_cell(record) not in _export_cells(response)
 
 
 @pytest.mark.parametrize(("persona", "kind"), _persona_kinds(usable=False))
 def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str
+    client: Client, request: pytest.FixtureRequest, elsewhere: None, persona: str, kind: str
 ) -> None:
     reads = next(r for r in READS if (r.persona, r.kind) == (persona, kind))
     record = KINDS[kind].find(reads.hidden[0])
-    client.force_login(personas[persona])
+    client.force_login(request.getfixturevalue(persona))
     assert client.get(KINDS[kind].list_url(record)).status_code == 404
     assert client.get(KINDS[kind].export_url(record)).status_code == 404
 
@@ -475,11 +466,16 @@ def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
     ("persona", "kind", "key"), _cases(usable=True, attr="shown", with_detail=True)
 )
 def test_detail_opens_for_a_record_in_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     detail_url = KINDS[kind].detail_url
     assert detail_url is not None
-    response = _get(client, personas[persona], detail_url(KINDS[kind].find(key)))
+    response = _get(client, request.getfixturevalue(persona), detail_url(KINDS[kind].find(key)))
     assert response.status_code == 200
 
 
@@ -489,11 +485,16 @@ def test_detail_opens_for_a_record_in_scope(
     + _cases(usable=False, attr="hidden", with_detail=True),
 )
 def test_detail_is_404_for_a_record_out_of_scope(
-    client: Client, personas: dict[str, User], elsewhere: None, persona: str, kind: str, key: str
+    client: Client,
+    request: pytest.FixtureRequest,
+    elsewhere: None,
+    persona: str,
+    kind: str,
+    key: str,
 ) -> None:
     detail_url = KINDS[kind].detail_url
     assert detail_url is not None
-    response = _get(client, personas[persona], detail_url(KINDS[kind].find(key)))
+    response = _get(client, request.getfixturevalue(persona), detail_url(KINDS[kind].find(key)))
     assert response.status_code == 404
 
 
@@ -679,9 +680,9 @@ def test_matrix_names_every_page_that_writes() -> None:
 
 @pytest.mark.parametrize(("write", "persona"), _refused_writes())
 def test_refused_write_is_404_and_changes_nothing(
-    client: Client, personas: dict[str, User], targets: Targets, write: Write, persona: str
+    client: Client, request: pytest.FixtureRequest, targets: Targets, write: Write, persona: str
 ) -> None:
-    client.force_login(personas[persona])
+    client.force_login(request.getfixturevalue(persona))
     before = db_state()
     response = client.post(write.url(targets), write.data(targets))
     assert response.status_code == 404
@@ -690,10 +691,10 @@ def test_refused_write_is_404_and_changes_nothing(
 
 @pytest.mark.parametrize(("write", "persona"), _allowed_writes())
 def test_allowed_write_changes_the_database(
-    client: Client, personas: dict[str, User], targets: Targets, write: Write, persona: str
+    client: Client, request: pytest.FixtureRequest, targets: Targets, write: Write, persona: str
 ) -> None:
     # The control of the test above: the same request from a role that may make it does write.
-    client.force_login(personas[persona])
+    client.force_login(request.getfixturevalue(persona))
     before = db_state()
     response = client.post(write.url(targets), write.data(targets))
     assert response.status_code == 302

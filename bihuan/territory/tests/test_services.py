@@ -142,7 +142,7 @@ def test_region_upsert_refuses_an_empty_or_overlong_name(admin_system: User, nam
 
 @pytest.mark.parametrize("persona", ["admin_security", "supervisor_city", "coordinator_wenchang"])
 def test_only_the_system_administrator_changes_regions(
-    request: pytest.FixtureRequest, persona: str
+    demo_city: dict[str, int], request: pytest.FixtureRequest, persona: str
 ) -> None:
     actor = request.getfixturevalue(persona)
     counts = _writes_nothing()

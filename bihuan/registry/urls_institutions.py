@@ -1,0 +1,5 @@
+"""Routes of the registry (institutions)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -82,7 +82,7 @@ def _in_chinese(message: str, **values: Any) -> str:
         return translation.gettext(message) % values
 
 
-def test_coordinator_signs_in_through_the_form_and_lands_on_home(
+def test_coordinator_signs_in_and_sees_only_their_own_community(
     page: Page, live_server: LiveServer
 ) -> None:
     _sign_in(page, "wenchang")
@@ -91,20 +91,14 @@ def test_coordinator_signs_in_through_the_form_and_lands_on_home(
     expect(page.locator("main")).to_contain_text("文昌社区")
     assert page.locator("html").get_attribute("lang") == "zh-hans"
 
-
-def test_coordinator_opens_the_page_of_their_community(page: Page) -> None:
-    _sign_in(page, "wenchang")
-    response = page.goto(f"/territory/regions/{WENCHANG}/")
-    assert response is not None
-    assert response.status == 200
+    own = page.goto(f"/territory/regions/{WENCHANG}/")
+    assert own is not None
+    assert own.status == 200
     expect(page.locator("main h1")).to_contain_text("文昌社区")
 
-
-def test_another_community_is_not_found_for_the_coordinator(page: Page) -> None:
-    _sign_in(page, "wenchang")
-    response = page.goto(f"/territory/regions/{HUAIYIN}/")
-    assert response is not None
-    assert response.status == 404
+    other = page.goto(f"/territory/regions/{HUAIYIN}/")
+    assert other is not None
+    assert other.status == 404
     assert "槐荫社区" not in page.content()
     expect(page.locator("main h1")).to_have_text(_in_chinese("Not found"))
 

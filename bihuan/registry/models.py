@@ -354,3 +354,44 @@ class ImportRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch} #{self.line}"
+
+
+class BoundaryImport(models.Model):
+    """An uploaded GeoJSON of community outlines, with what it changed and which institutions moved.
+
+    ``features`` has one entry per feature (code, name, action, and why an outline was repaired);
+    ``moved`` one per institution whose community changed: institution id, name, from and to codes.
+    """
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file = models.FileField(_("file"), upload_to="imports/boundaries/%Y/%m/")
+    original_name = models.CharField(_("file name"), max_length=200)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    datum = models.CharField(
+        _("datum received"), max_length=8, choices=Datum.choices, default=Datum.WGS84
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    features = models.JSONField(_("features"), default=list)
+    # created / updated / unchanged / repaired outlines, institutions re-placed and moved; error.
+    counts = models.JSONField(_("counts"), default=dict)
+    moved = models.JSONField(_("institutions moved"), default=list)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("boundary import")
+        verbose_name_plural = _("boundary imports")
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)

@@ -8,7 +8,7 @@ check in its view still writes nothing.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from bihuan.accounts.tests.test_scope_matrix import (
     SYSTEM,
     Targets,
     build_targets,
+    city_for_module,
     db_state,
     regions_csv,
 )
@@ -39,24 +40,48 @@ from bihuan.territory import services as territory_services
 from bihuan.territory.models import Region
 
 C = Capability
-PLACE_READER = frozenset({C.TERRITORY_READ})
+PLACE_READER = frozenset({C.TERRITORY_READ, C.REGISTRY_READ})
 EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "admin_system": frozenset(
-        {C.TERRITORY_MANAGE, C.DEPARTMENT_MANAGE, C.USER_MANAGE, C.TERRITORY_READ, C.USER_READ}
+        {
+            C.TERRITORY_MANAGE,
+            C.DEPARTMENT_MANAGE,
+            C.USER_MANAGE,
+            C.TERRITORY_READ,
+            C.USER_READ,
+            C.REGISTRY_READ,
+        }
     ),
     "admin_security": frozenset(
         {C.ASSIGNMENT_MANAGE, C.ACCOUNT_UNLOCK, C.TERRITORY_READ, C.USER_READ}
     ),
     "admin_audit": frozenset({C.AUDIT_READ}),
-    "supervisor_city": frozenset({C.TERRITORY_READ, C.USER_READ, C.AREA_RESPONSIBLES_MANAGE}),
-    "supervisor_xiaonan": frozenset({C.TERRITORY_READ, C.USER_READ, C.AREA_RESPONSIBLES_MANAGE}),
-    "coordinator_wenchang": frozenset({C.TERRITORY_READ, C.USER_READ}),
-    "coordinator_huaiyin": frozenset({C.TERRITORY_READ, C.USER_READ}),
+    "supervisor_city": PLACE_READER
+    | {C.USER_READ, C.AREA_RESPONSIBLES_MANAGE, C.REGISTRY_MANAGE, C.INSTITUTION_CONTACT_READ},
+    "supervisor_xiaonan": PLACE_READER
+    | {C.USER_READ, C.AREA_RESPONSIBLES_MANAGE, C.REGISTRY_MANAGE, C.INSTITUTION_CONTACT_READ},
+    "coordinator_wenchang": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ},
+    "coordinator_huaiyin": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ},
     "inspector_wenchang": PLACE_READER,
-    "officer_market": PLACE_READER,
+    "officer_market": PLACE_READER | {C.INSTITUTION_CONTACT_READ},
     "school_tiyulu": PLACE_READER,
     "area_guangchang": PLACE_READER,
 }
+
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _city(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with city_for_module(django_db_blocker):
+        yield
+
+
+@pytest.fixture
+def demo_city(db: None) -> dict[str, int]:
+    # Overrides conftest's for this module: the city is already there, the personas only look up.
+    return {}
 
 
 @pytest.fixture

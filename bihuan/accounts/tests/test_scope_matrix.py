@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.test import Client
 from django.urls import get_resolver, reverse
 from openpyxl import load_workbook
@@ -29,6 +31,7 @@ from bihuan.accounts import services as account_services
 from bihuan.accounts.models import Assignment, Department, User
 from bihuan.audit.models import Event
 from bihuan.audit.services import event_record
+from bihuan.demo.loader import load_demo
 from bihuan.territory import imports
 from bihuan.territory import services as territory_services
 from bihuan.territory.models import (
@@ -141,9 +144,32 @@ def db_state() -> dict[str, tuple[int, str]]:
     return state
 
 
+@contextmanager
+def city_for_module(django_db_blocker: Any, *, elsewhere: bool = True) -> Iterator[None]:
+    """The demo city (and ``build_elsewhere``), written once for a module, rolled back after it.
+
+    Each test still runs in its own savepoint inside this transaction (pytest-django's ``db``),
+    so a test that writes leaves the next one the same city. Loading the city for every one of
+    several hundred cases would take minutes on PostgreSQL.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        load_demo()
+        if elsewhere:
+            build_elsewhere()
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _city(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    with city_for_module(django_db_blocker):
+        yield
+
+
 @pytest.fixture
-def elsewhere(demo_city: dict[str, int]) -> None:
-    build_elsewhere()
+def demo_city(db: None) -> dict[str, int]:
+    # Overrides conftest's for this module: the city is already there, the personas only look up.
+    return {}
 
 
 # The persona fixtures of conftest.py, by name (tests fetch them with request.getfixturevalue).
@@ -160,6 +186,9 @@ PERSONAS = [
     "school_tiyulu",
     "area_guangchang",
 ]
+
+
+pytestmark = pytest.mark.django_db
 
 
 # --- Reads ------------------------------------------------------------------------------------
@@ -390,7 +419,6 @@ def test_matrix_names_every_persona_for_every_object_type() -> None:
 def test_list_shows_a_record_in_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -405,7 +433,6 @@ def test_list_shows_a_record_in_scope(
 def test_list_leaves_out_a_record_out_of_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -425,7 +452,6 @@ def _export_cells(response: Any) -> set[str]:
 def test_export_holds_a_record_in_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -440,7 +466,6 @@ def test_export_holds_a_record_in_scope(
 def test_export_leaves_out_a_record_out_of_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -453,7 +478,7 @@ def test_export_leaves_out_a_record_out_of_scope(
 
 @pytest.mark.parametrize(("persona", "kind"), _persona_kinds(usable=False))
 def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
-    client: Client, request: pytest.FixtureRequest, elsewhere: None, persona: str, kind: str
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str
 ) -> None:
     reads = next(r for r in READS if (r.persona, r.kind) == (persona, kind))
     record = KINDS[kind].find(reads.hidden[0])
@@ -468,7 +493,6 @@ def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
 def test_detail_opens_for_a_record_in_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -487,7 +511,6 @@ def test_detail_opens_for_a_record_in_scope(
 def test_detail_is_404_for_a_record_out_of_scope(
     client: Client,
     request: pytest.FixtureRequest,
-    elsewhere: None,
     persona: str,
     kind: str,
     key: str,
@@ -703,7 +726,7 @@ def test_allowed_write_changes_the_database(
 
 @pytest.mark.parametrize("name", ["area_responsible_add", "area_responsible_end"])
 def test_supervisor_editing_an_area_out_of_scope_gets_404_and_changes_nothing(
-    client: Client, supervisor_xiaonan: User, elsewhere: None, targets: Targets, name: str
+    client: Client, supervisor_xiaonan: User, targets: Targets, name: str
 ) -> None:
     area = Area.objects.get(name=XC_AREA)
     party = territory_services.area_responsible_add(

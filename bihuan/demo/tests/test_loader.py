@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bihuan.accounts.models import Assignment, Role, User
 from bihuan.audit.models import Event
 from bihuan.demo import data
 from bihuan.demo.loader import load_demo
 from bihuan.territory.models import Area, Region, Sentinel
 
+LOGINS = {
+    "admin": (Role.SYSTEM_ADMIN, "420900"),
+    "security": (Role.SECURITY_ADMIN, "420900"),
+    "auditor": (Role.AUDIT_ADMIN, "420900"),
+    "supervisor": (Role.SUPERVISOR, "420900"),
+    "xiaonan": (Role.SUPERVISOR, "420902"),
+    "wenchang": (Role.COORDINATOR, "420902003001"),
+    "yangtiezhu": (Role.INSPECTOR, "420902003001"),
+    "market": (Role.OFFICER, "420900"),
+    "school": (Role.SCHOOL_SENTINEL, "420902003001"),
+    "pianqu": (Role.AREA_RESPONSIBLE, "420902003000"),
+}
+
 
 def test_first_load_creates_the_whole_city(demo_city: dict[str, int]) -> None:
-    assert demo_city == {
+    expected = {
         "regions": len(data.REGIONS),
         "departments": len(data.DEPARTMENTS),
         "sentinels": len(data.SENTINELS),
@@ -20,6 +31,7 @@ def test_first_load_creates_the_whole_city(demo_city: dict[str, int]) -> None:
         "users": len(data.USERS),
         "roles": len(data.USERS),
     }
+    assert {key: demo_city.get(key) for key in expected} == expected
 
 
 def test_second_load_creates_nothing_and_writes_no_event(demo_city: dict[str, int]) -> None:
@@ -36,30 +48,21 @@ def test_every_demo_change_was_recorded(demo_city: dict[str, int]) -> None:
     assert Event.objects.filter(verb="assignment.granted").count() == len(data.USERS)
 
 
-@pytest.mark.parametrize(
-    ("username", "role", "region_code"),
-    [
-        ("admin", Role.SYSTEM_ADMIN, "420900"),
-        ("security", Role.SECURITY_ADMIN, "420900"),
-        ("auditor", Role.AUDIT_ADMIN, "420900"),
-        ("supervisor", Role.SUPERVISOR, "420900"),
-        ("xiaonan", Role.SUPERVISOR, "420902"),
-        ("wenchang", Role.COORDINATOR, "420902003001"),
-        ("yangtiezhu", Role.INSPECTOR, "420902003001"),
-        ("market", Role.OFFICER, "420900"),
-        ("school", Role.SCHOOL_SENTINEL, "420902003001"),
-        ("pianqu", Role.AREA_RESPONSIBLE, "420902003000"),
-    ],
-)
-def test_demo_login_holds_its_role_in_its_place(
-    demo_city: dict[str, int], username: str, role: str, region_code: str
-) -> None:
-    user = User.objects.get(username=username)
-    assert user.is_active
-    assert user.is_demo
-    assert user.check_password(data.DEMO_PASSWORD)
-    [assignment] = Assignment.objects.filter(user=user, is_active=True)
-    assert (assignment.role, assignment.region.code) == (role, region_code)
+def test_each_demo_login_holds_one_role_in_its_place(demo_city: dict[str, int]) -> None:
+    held = {
+        username: (role, code)
+        for username, role, code in Assignment.objects.filter(
+            user__username__in=LOGINS, is_active=True
+        ).values_list("user__username", "role", "region__code")
+    }
+    assert held == LOGINS
+    assert Assignment.objects.filter(user__username__in=LOGINS).count() == len(LOGINS)
+
+
+def test_demo_logins_sign_in_with_the_printed_password(demo_city: dict[str, int]) -> None:
+    users = User.objects.filter(username__in=LOGINS)
+    assert {u.username for u in users if u.is_active and u.is_demo} == set(LOGINS)
+    assert all(u.check_password(data.DEMO_PASSWORD) for u in users)
 
 
 def test_wenchang_coordinates_wenchang_community(demo_city: dict[str, int]) -> None:

@@ -96,25 +96,28 @@ def test_region_upsert_refuses_moving_a_code_to_another_parent(admin_system: Use
     assert _writes_nothing() == counts
 
 
-@pytest.mark.parametrize(
-    ("code", "level", "parent_code"),
-    [
-        ("42090200500", "street", XIAONAN),  # eleven digits
-        ("420902005000", "community", GUANGCHANG),  # a community does not end in 000
-        ("420921005000", "street", XIAONAN),  # not under 孝南区's digits
-        ("420902003009", "community", XIAONAN),  # a community's parent is a street
-        ("420903", "district", "420000"),  # a district's parent is a city
-    ],
-)
-def test_region_upsert_refuses_a_code_that_does_not_fit(
-    admin_system: User, code: str, level: str, parent_code: str
-) -> None:
-    counts = _writes_nothing()
+MISFITS = [
+    ("42090200500", "street", XIAONAN),  # eleven digits
+    ("420902005000", "community", GUANGCHANG),  # a community does not end in 000
+    ("420921005000", "street", XIAONAN),  # not under 孝南区's digits
+    ("420902003009", "community", XIAONAN),  # a community's parent is a street
+    ("420903", "district", "420000"),  # a district's parent is a city
+]
+
+
+def _upsert_refusal(actor: User, code: str, name: str, level: str, parent: str) -> ServiceError:
     with pytest.raises(ServiceError) as caught:
-        services.region_upsert(
-            actor=admin_system, code=code, name="某地", level=level, parent_code=parent_code
-        )
-    assert caught.value.field == "code"
+        services.region_upsert(actor=actor, code=code, name=name, level=level, parent_code=parent)
+    return caught.value
+
+
+def test_region_upsert_refuses_a_code_that_does_not_fit(admin_system: User) -> None:
+    counts = _writes_nothing()
+    fields = {
+        code: _upsert_refusal(admin_system, code, "某地", level, parent).field
+        for code, level, parent in MISFITS
+    }
+    assert fields == {code: "code" for code, _, _ in MISFITS}
     assert _writes_nothing() == counts
 
 
@@ -131,13 +134,11 @@ def test_region_upsert_refuses_an_unknown_parent(admin_system: User) -> None:
     assert not Region.objects.filter(code="420902009001").exists()
 
 
-@pytest.mark.parametrize("name", ["", "   ", "名" * 101])
-def test_region_upsert_refuses_an_empty_or_overlong_name(admin_system: User, name: str) -> None:
-    with pytest.raises(ServiceError) as caught:
-        services.region_upsert(
-            actor=admin_system, code=NEW_STREET, name=name, level="street", parent_code=XIAONAN
-        )
-    assert caught.value.field == "name"
+def test_region_upsert_refuses_an_empty_or_overlong_name(admin_system: User) -> None:
+    for name in ["", "   ", "名" * 101]:
+        error = _upsert_refusal(admin_system, NEW_STREET, name, "street", XIAONAN)
+        assert error.field == "name", name
+    assert not Region.objects.filter(code=NEW_STREET).exists()
 
 
 @pytest.mark.parametrize("persona", ["admin_security", "supervisor_city", "coordinator_wenchang"])
@@ -256,6 +257,9 @@ def test_a_community_may_hold_several_school_sentinels(admin_system: User) -> No
 def test_a_sentinel_belongs_to_a_community(admin_system: User) -> None:
     with pytest.raises(ServiceError) as caught:
         services.sentinel_create(
-            actor=admin_system, kind=SentinelKind.SCHOOL, name="街道学校", region=_region(GUANGCHANG)
+            actor=admin_system,
+            kind=SentinelKind.SCHOOL,
+            name="街道学校",
+            region=_region(GUANGCHANG),
         )
     assert caught.value.field == "region"

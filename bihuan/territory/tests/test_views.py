@@ -14,6 +14,7 @@ from django.test import Client
 from django.utils.translation import gettext
 from django_tasks_db.models import DBTaskResult
 from openpyxl import Workbook, load_workbook
+from pytest_django.fixtures import DjangoCaptureOnCommitCallbacks
 
 from bihuan.accounts.models import User
 from bihuan.audit.models import Event
@@ -87,7 +88,11 @@ def admin_client(client: Client, admin_system: User) -> Client:
     [
         ("regions.csv", _csv(CLEAN_ROWS).encode("utf-8"), "utf-8"),
         ("regions.csv", _csv(CLEAN_ROWS).encode("utf-8-sig"), "utf-8"),
-        ("地区.csv", _csv(CLEAN_ROWS, ["区划代码", "名称", "上级代码", "级别"]).encode("gbk"), "gb18030"),
+        (
+            "地区.csv",
+            _csv(CLEAN_ROWS, ["区划代码", "名称", "上级代码", "级别"]).encode("gbk"),
+            "gb18030",
+        ),
         ("regions.xlsx", _xlsx(CLEAN_ROWS), "xlsx"),
     ],
     ids=["utf-8", "utf-8 with bom", "gbk", "xlsx"],
@@ -118,7 +123,7 @@ def test_file_with_errors_shows_each_error_row_and_no_apply_button(admin_client:
     content = _detail(admin_client, record)
     for line, code in ERROR_LINES.items():
         assert f'<tr class="row-error"><td>{line}</td><td>{code}</td>' in content
-    assert '<tr><td>4</td><td>420902006000</td><td>重码街道</td>' in content
+    assert "<tr><td>4</td><td>420902006000</td><td>重码街道</td>" in content
     for entry in record.report:
         if entry["action"] == "error":
             assert entry["error"] in content
@@ -168,10 +173,10 @@ def test_unreadable_upload_is_refused_on_the_form(
 
 
 def test_apply_queues_the_task(
-    admin_client: Client, django_capture_on_commit_callbacks: pytest.FixtureRequest
+    admin_client: Client, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
 ) -> None:
     record = _upload(admin_client, "regions.csv", _csv(CLEAN_ROWS).encode())
-    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+    with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(f"/territory/import/{record.pk}/apply/")
     assert response["Location"] == f"/territory/import/{record.pk}/"
     record.refresh_from_db()
@@ -227,9 +232,7 @@ def test_worker_applies_a_queued_import_and_a_second_import_is_all_unchanged(
     street = Region.objects.get(code="420902005000")
     assert street.name == "新建街道"
     assert Region.objects.get(code="420902005001").parent == street
-    assert Region.objects.get(code="420902003004").parent == Region.objects.get(
-        code="420902003000"
-    )
+    assert Region.objects.get(code="420902003004").parent == Region.objects.get(code="420902003000")
     created = Event.objects.filter(verb="region.created", actor__username="admin")
     assert created.count() == 3
     assert Event.objects.filter(verb="region_import.applied", object_id=str(record.pk)).exists()
@@ -281,6 +284,15 @@ def admin_import(admin_system: User) -> RegionImport:
     return imports.region_import_create(actor=admin_system, upload=upload)
 
 
+IMPORT_PAGES = [
+    ("get", "/territory/import/"),
+    ("post", "/territory/import/"),
+    ("get", "/territory/import/template.xlsx"),
+    ("get", "/territory/import/{pk}/"),
+    ("post", "/territory/import/{pk}/apply/"),
+]
+
+
 @pytest.mark.parametrize(
     "persona",
     [
@@ -292,33 +304,20 @@ def admin_import(admin_system: User) -> RegionImport:
         "officer_market",
     ],
 )
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
-        ("get", "/territory/import/"),
-        ("post", "/territory/import/"),
-        ("get", "/territory/import/template.xlsx"),
-        ("get", "/territory/import/{pk}/"),
-        ("post", "/territory/import/{pk}/apply/"),
-    ],
-)
 def test_import_pages_are_404_for_everyone_but_the_system_administrator(
-    client: Client,
-    request: pytest.FixtureRequest,
-    admin_import: RegionImport,
-    persona: str,
-    method: str,
-    path: str,
+    client: Client, request: pytest.FixtureRequest, admin_import: RegionImport, persona: str
 ) -> None:
     client.force_login(request.getfixturevalue(persona))
     counts = (RegionImport.objects.count(), Region.objects.count(), Event.objects.count())
-    url = path.format(pk=admin_import.pk)
-    if method == "post":
-        data = {"file": SimpleUploadedFile("r.csv", _csv(CLEAN_ROWS).encode())}
-        response = client.post(url, data)
-    else:
-        response = client.get(url)
-    assert response.status_code == 404
+    answers = {}
+    for method, path in IMPORT_PAGES:
+        url = path.format(pk=admin_import.pk)
+        if method == "post":
+            data = {"file": SimpleUploadedFile("r.csv", _csv(CLEAN_ROWS).encode())}
+            answers[method, path] = client.post(url, data).status_code
+        else:
+            answers[method, path] = client.get(url).status_code
+    assert answers == dict.fromkeys(IMPORT_PAGES, 404)
     admin_import.refresh_from_db()
     assert admin_import.status == ImportStatus.CHECKED
     assert (RegionImport.objects.count(), Region.objects.count(), Event.objects.count()) == counts

@@ -4,8 +4,10 @@
 
 For each size (10,000 and 100,000 rows; with ``--big`` also 1,000,000) a deterministic CSV of
 institutions in 孝南区 is generated on disk: names, valid credit codes, licence numbers, phones,
-addresses naming communities, division codes, positions in WGS-84 and GCJ-02; 2% of the rows have
-no key, so the matcher runs on them. The file goes through the real code path, timed by phase:
+addresses naming communities, division codes of communities and streets, positions; 2% of the
+rows have no key, so the matcher runs on them. The territory is the demo city plus 50 synthetic
+streets of 100 communities each, with outlines, so rows spread as thinly as in a real district.
+The file goes through the real code path, timed by phase:
 ``institution_import_create`` (the upload: size, encoding and header checks, the file kept),
 ``institution_import_check`` (the dry run) and ``institution_import_apply``, called directly as
 the tasks would. The baseline then writes the very rows the import created (read back, untimed)
@@ -57,17 +59,23 @@ _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚"
 _ROADS = ("体育路", "光明路", "城站路", "槐荫大道", "北京路", "长征路", "交通大道")
 _ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-# Demo communities of 孝南区, with a square outline around each centre (lng, lat).
-_COMMUNITIES = {
-    "420902003001": ("文昌社区", 113.90, 30.92),
-    "420902003002": ("槐荫社区", 113.91, 30.92),
-    "420902003003": ("乾坤社区", 113.92, 30.92),
-    "420902001001": ("书院示范社区", 113.90, 30.93),
-    "420902002001": ("新华示范社区", 113.91, 30.93),
-    "420902004001": ("车站示范社区", 113.92, 30.93),
-}
-_STREETS = ("420902001000", "420902002000", "420902003000", "420902004000")
-_HALF = 0.004
+# The demo city plus a synthetic part of 孝南区 with realistic density: STREETS streets of
+# COMMUNITIES communities each, every community with a square outline on a grid.
+STREETS, COMMUNITIES = 50, 100
+_ORIGIN, _STEP, _HALF = (113.80, 30.80), 0.002, 0.0009
+
+
+def _community_code(street: int, community: int) -> str:
+    return f"420902{street + 10:03d}{community + 1:03d}"
+
+
+def _centre(index: int) -> tuple[float, float]:
+    return _ORIGIN[0] + (index % 100) * _STEP, _ORIGIN[1] + (index // 100) * _STEP
+
+
+def _community_name(index: int) -> str:
+    first, second = divmod(index, len(_PLACES))
+    return f"{_PLACES[first % len(_PLACES)]}{_PLACES[second]}{index}社区"
 
 
 def _parse() -> argparse.Namespace:
@@ -106,7 +114,6 @@ def _credit_code(serial: int) -> str:
 
 def _rows(count: int, first_serial: int, seed: int) -> Iterator[list[str]]:
     rng = random.Random(seed * 1_000_003 + first_serial)
-    communities = list(_COMMUNITIES.items())
     for i in range(count):
         serial = first_serial + i
         place = "".join(rng.choice(_PLACES) for _ in range(2))
@@ -114,18 +121,25 @@ def _rows(count: int, first_serial: int, seed: int) -> Iterator[list[str]]:
         keyless = rng.random() < KEYLESS_SHARE
         credit = "" if keyless else _credit_code(serial)
         licence = "" if keyless or rng.random() < 0.3 else f"教民1420902{serial:09d}号"
-        code, (community, lng, lat) = rng.choice(communities)
+        index = rng.randrange(STREETS * COMMUNITIES)
+        street, community = divmod(index, COMMUNITIES)
         roll = rng.random()
-        division = code if roll < 0.3 else rng.choice(_STREETS) if roll < 0.6 else ""
-        address = f"孝感市孝南区{rng.choice(_ROADS)}{rng.randint(1, 400)}号"
+        division = ""
+        if roll < 0.3:
+            division = _community_code(street, community)
+        elif roll < 0.6:
+            division = f"420902{street + 10:03d}000"
+        road = f"{rng.choice(_ROADS)}{rng.randint(1, 400)}号"
+        address = f"孝感市孝南区{road}"
         if rng.random() < 0.3:
-            address = f"孝感市孝南区{community}{rng.choice(_ROADS)}{rng.randint(1, 400)}号"
+            address = f"孝感市孝南区{_community_name(index)}{road}"
         position = ["", "", ""]
         if rng.random() < 0.3:
+            lng, lat = _centre(index)
             position = [
                 f"{lng + rng.uniform(-_HALF, _HALF) * 0.9:.6f}",
                 f"{lat + rng.uniform(-_HALF, _HALF) * 0.9:.6f}",
-                rng.choice(("wgs84", "wgs84", "gcj02")),
+                "wgs84",
             ]
         yield [
             name,
@@ -205,14 +219,47 @@ def _setup(import_url: str, baseline_url: str, media: str) -> None:
         call_command("migrate", database=alias, verbosity=0)
 
 
-def _territory() -> Any:
-    """The demo city in the import database (with outlines), its regions and areas copied."""
+def _territory() -> None:
+    """The demo city and the synthetic streets and communities with outlines; the regions and
+    areas copied to the baseline database with the same ids."""
     from bihuan.demo.loader import load_demo
     from bihuan.registry.models import Boundary
-    from bihuan.territory.models import Area, Region
+    from bihuan.territory.models import Area, Level, Region
 
     load_demo()
-    for code, (_name, lng, lat) in _COMMUNITIES.items():
+    district = Region.objects.get(code="420902")
+    streets = [
+        Region(
+            code=f"420902{n + 10:03d}000",
+            name=f"合成{n}街道",
+            level=Level.STREET,
+            parent=district,
+            path=f"{district.path}420902{n + 10:03d}000/",
+            depth=district.depth + 1,
+            is_synthetic=True,
+        )
+        for n in range(STREETS)
+    ]
+    Region.objects.bulk_create(streets)
+    communities = [
+        Region(
+            code=_community_code(s, c),
+            name=_community_name(s * COMMUNITIES + c),
+            level=Level.COMMUNITY,
+            parent=street,
+            path=f"{street.path}{_community_code(s, c)}/",
+            depth=street.depth + 1,
+            is_synthetic=True,
+        )
+        for s, street in enumerate(Region.objects.filter(code__in=[r.code for r in streets]))
+        for c in range(COMMUNITIES)
+    ]
+    Region.objects.bulk_create(communities)
+    outlines = []
+    by_code = dict(Region.objects.filter(level=Level.COMMUNITY).values_list("code", "pk"))
+    for index in range(STREETS * COMMUNITIES):
+        street, community = divmod(index, COMMUNITIES)
+        lng, lat = _centre(index)
         ring = [
             [lng - _HALF, lat - _HALF],
             [lng + _HALF, lat - _HALF],
@@ -220,14 +267,17 @@ def _territory() -> Any:
             [lng - _HALF, lat + _HALF],
             [lng - _HALF, lat - _HALF],
         ]
-        Boundary.objects.create(
-            region=Region.objects.get(code=code),
-            geometry={"type": "Polygon", "coordinates": [ring]},
-            min_lat=lat - _HALF,
-            max_lat=lat + _HALF,
-            min_lng=lng - _HALF,
-            max_lng=lng + _HALF,
+        outlines.append(
+            Boundary(
+                region_id=by_code[_community_code(street, community)],
+                geometry={"type": "Polygon", "coordinates": [ring]},
+                min_lat=lat - _HALF,
+                max_lat=lat + _HALF,
+                min_lng=lng - _HALF,
+                max_lng=lng + _HALF,
+            )
         )
+    Boundary.objects.bulk_create(outlines)
     regions = list(Region.objects.order_by("depth", "pk"))
     Region.objects.using("baseline").bulk_create(regions)
     Area.objects.using("baseline").bulk_create(list(Area.objects.order_by("pk")))
@@ -259,14 +309,14 @@ def _peak_rss_mb() -> float:
 
 
 def _import(path: Path, actor: Any, region: Any) -> tuple[Any, dict[str, float]]:
-    from django.core.files import File
+    from django.core.files.uploadedfile import UploadedFile
 
     from bihuan.registry import imports
 
     times: dict[str, float] = {}
     started = time.perf_counter()
     with path.open("rb") as handle:
-        upload = File(handle, name=path.name)
+        upload = UploadedFile(handle, name=path.name, size=path.stat().st_size)
         record = imports.institution_import_create(actor=actor, upload=upload, region=region)
     times["upload"] = time.perf_counter() - started
     started = time.perf_counter()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -35,7 +36,7 @@ class IdleTimeoutMiddleware:
                 services.logout_record(user=user, reason="idle")
                 logout(request)
                 messages.info(request, _("You were signed out after a period of inactivity."))
-                return redirect(f"{reverse('accounts:login')}?next={request.path}")
+                return redirect_to_login(request.get_full_path())
             request.session[SESSION_KEY] = now
         return self.get_response(request)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -309,6 +310,8 @@ def login_attempt(*, username: str, password: str) -> LoginResult:
     now = timezone.now()
     user = User.objects.select_for_update().filter(username__iexact=username.strip()).first()
     if user is None:
+        # Spend the time of a password check, so that timing does not reveal which names exist.
+        make_password(password)
         event_record(
             actor=None,
             verb="login.failed",

@@ -109,6 +109,10 @@ def env_database(
     if not config.get("NAME"):
         raise ImproperlyConfigured(f"{name} does not name a database.")
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        if config["NAME"] == ":memory:":
+            raise ImproperlyConfigured(
+                f"{name} names an in-memory SQLite database, which loses everything on exit."
+            )
         config["OPTIONS"] = sqlite_options()
     else:
         config["CONN_MAX_AGE"] = 60

@@ -78,9 +78,11 @@ def _changes(event: Event) -> list[tuple[str, Any, Any]]:
         new = after.get(name, old)
         if new != old:
             try:
-                label = str(Institution._meta.get_field(name).verbose_name)
+                field = Institution._meta.get_field(name)
             except FieldDoesNotExist:
                 label = name
+            else:
+                label = str(getattr(field, "verbose_name", name))
             result.append((label, old, new))
     return result
 

@@ -57,6 +57,7 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import IO, Any
 
 from django.conf import settings
@@ -67,6 +68,7 @@ from django.utils.translation import gettext as _
 from pypinyin import Style
 from pypinyin.converter import UltimateConverter
 from pypinyin.core import Pinyin
+from pypinyin.seg.simpleseg import simple_seg
 from shapely import STRtree
 from shapely.geometry import Point, box, shape
 from shapely.prepared import PreparedGeometry, prep
@@ -402,7 +404,7 @@ def _count_rows(record: InstitutionImport) -> int:
 class _MemoisedConverter(UltimateConverter):
     """pypinyin's converter with its per-word results memoised (bounded), same output."""
 
-    LIMIT = 200_000
+    LIMIT = 50_000
 
     def __init__(self) -> None:
         super().__init__(v_to_u=False, neutral_tone_with_five=False, tone_sandhi=False)
@@ -426,9 +428,18 @@ class _MemoisedConverter(UltimateConverter):
 _PINYIN = Pinyin(_MemoisedConverter())
 
 
+@lru_cache(maxsize=20_000)
+def _run_pinyin(run: str) -> tuple[str, ...]:
+    return tuple(_PINYIN.lazy_pinyin(run, style=Style.NORMAL, errors="default"))
+
+
 def pinyin_forms(normalized: str) -> tuple[str, str]:
-    """``normalize.pinyin_forms`` of a name already normalised, with memoised words."""
-    syllables = _PINYIN.lazy_pinyin(normalized, style=Style.NORMAL, errors="default")
+    """``normalize.pinyin_forms`` of a name already normalised, memoised per run and per word.
+
+    pypinyin segments a text into runs of Chinese and other characters and converts each run on
+    its own, so converting run by run gives the same result.
+    """
+    syllables = [s for run in simple_seg(normalized) for s in _run_pinyin(run)]
     full = "".join(syllables).lower()
     initials = "".join(s[0] for s in syllables if s).lower()
     return full[:600], initials[:200]
@@ -463,7 +474,7 @@ class Places:
             self.by_pk[pk] = place
             if level == Level.COMMUNITY and name:
                 self.communities.setdefault(name, []).append(place)
-        self.longest = max((len(n) for n in self.communities), default=0)
+        self.lengths = sorted({len(n) for n in self.communities}, reverse=True)
         self.area_of: dict[int, int] = {}
         links = (
             Area.communities.through.objects.filter(
@@ -510,10 +521,12 @@ class Places:
         """The longest community name of ``within``'s subtree found in the address."""
         best: tuple[int, int] | None = None
         found: _Place | None = None
-        for start in range(len(address)):
-            for end in range(start + 2, min(len(address), start + self.longest) + 1):
-                for place in self.communities.get(address[start:end], ()):
-                    rank = (end - start, place.pk)
+        for length in self.lengths:
+            if best is not None and length < best[0]:
+                break
+            for start in range(len(address) - length + 1):
+                for place in self.communities.get(address[start : start + length], ()):
+                    rank = (length, place.pk)
                     if place.path.startswith(within.path) and (best is None or rank > best):
                         best, found = rank, place
         return found
@@ -545,6 +558,14 @@ class CheckedRow:
     errors: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     placed: bool = False  # position, division code or a community in the address was given
+    _pinyin: tuple[str, str] | None = None
+
+    @property
+    def pinyin(self) -> tuple[str, str]:
+        """(full pinyin, initials) of the name, worked out once."""
+        if self._pinyin is None:
+            self._pinyin = pinyin_forms(self.values["name_normalized"])
+        return self._pinyin
 
     @property
     def credit_code(self) -> str:
@@ -833,10 +854,9 @@ def _change_list(
 
 def _with_names(set_values: dict[str, Any], row: CheckedRow) -> dict[str, Any]:
     if "name" in set_values:
-        normalized = row.values["name_normalized"]
-        pinyin, initials = pinyin_forms(normalized)
+        pinyin, initials = row.pinyin
         set_values |= {
-            "name_normalized": normalized,
+            "name_normalized": row.values["name_normalized"],
             "name_pinyin": pinyin,
             "name_initials": initials,
         }
@@ -845,7 +865,7 @@ def _with_names(set_values: dict[str, Any], row: CheckedRow) -> dict[str, Any]:
 
 def _create_fields(row: CheckedRow) -> dict[str, Any]:
     values = row.values
-    pinyin, initials = pinyin_forms(values["name_normalized"])
+    pinyin, initials = row.pinyin
     return {
         "name": values["name"],
         "name_normalized": values["name_normalized"],
@@ -868,16 +888,14 @@ def _create_fields(row: CheckedRow) -> dict[str, Any]:
     }
 
 
-def _match_input(row: CheckedRow, places: Places) -> matching.MatchInput:
+def _match_input(row: CheckedRow) -> matching.MatchInput:
     values = row.values
-    place = places.by_pk.get(values["region_id"])
     return matching.MatchInput(
         name=core_name(values["name"]),
         name_normalized=values["name_normalized"],
         branch=matching.branch_note(values["name"]),
-        initials=pinyin_forms(values["name_normalized"])[1],
+        initials=row.pinyin[1],
         community_id=values["community_id"],
-        region_path=place.path if place else places.region.path,
         phone=values.get("contact_phone", ""),
         address=normalize_address(values.get("address", "")),
         credit_code=values.get("credit_code", ""),
@@ -901,9 +919,17 @@ class KeylessIndex:
             if entry[1].phone:
                 self.by_phone.setdefault(entry[1].phone, []).append(entry)
 
-    def best(self, inp: matching.MatchInput) -> tuple[int, matching.MatchScore] | None:
-        entries = {pk: i for pk, i in self.by_stem.get(inp.name[:2], [])}
-        entries |= {pk: i for pk, i in self.by_phone.get(inp.phone, [])} if inp.phone else {}
+    def best(self, row: CheckedRow) -> tuple[int, matching.MatchScore] | None:
+        """The keyless record most like the row, if it scores at least REVIEW."""
+        if not (self.by_stem or self.by_phone):
+            return None
+        stem = core_name(row.values["name"])[:2]
+        phone = row.values.get("contact_phone", "")
+        entries = dict(self.by_stem.get(stem, []))
+        entries |= dict(self.by_phone.get(phone, [])) if phone else {}
+        if not entries:
+            return None
+        inp = _match_input(row)
         scored = [(pk, matching.score_pair(inp, other)) for pk, other in entries.items()]
         scored = [pair for pair in scored if pair[1].score >= matching.REVIEW]
         if not scored:
@@ -914,9 +940,12 @@ class KeylessIndex:
 def _existing_by(kind: str, keys: list[str]) -> dict[str, Institution]:
     if not keys:
         return {}
-    found = Institution.objects.filter(
-        **{f"{kind}__in": keys}, merged_into__isnull=True
-    ).select_related("region")
+    found = (
+        Institution.objects.filter(**{f"{kind}__in": keys}, merged_into__isnull=True)
+        .exclude(**{kind: ""})
+        .select_related("region")
+        .order_by()
+    )
     return {getattr(i, kind): i for i in found}
 
 
@@ -1016,13 +1045,12 @@ class _Decider:
                 set=_with_names(changes, row),
                 changes=_change_list(changes, existing, self.names),
             )
-        inp = _match_input(row, self.places)
-        best: tuple[int, matching.MatchScore] | None
-        if row.credit_code or row.licence_number:
-            best = self.keyless.best(inp)
-        else:
-            found = matching.find_matches(inp, self.scope, limit=1)
+        best: tuple[int, matching.MatchScore] | None = None
+        if not (row.credit_code or row.licence_number):
+            found = matching.find_matches(_match_input(row), self.scope, limit=1)
             best = (found[0][0].pk, found[0][1]) if found else None
+        else:
+            best = self.keyless.best(row)
         if best is not None and best[1].is_auto_link:
             matched = Institution.objects.select_related("region").get(pk=best[0])
             fills = _differences(_fills(row, matched), matched)
@@ -1390,6 +1418,22 @@ def _refuse_taken_keys(lines_and_values: list[tuple[int, dict[str, Any]]]) -> No
             raise ServiceError(message % {"line": wanted[key], "key": key})
 
 
+def _link(pairs: list[tuple[int, int]]) -> None:
+    """Point ImportRows at the institutions their lines created: (institution id, row id) pairs.
+
+    One prepared UPDATE run for every pair; ``bulk_update`` builds a CASE over the whole batch,
+    which costs more than the insert it follows.
+    """
+    meta = ImportRow._meta
+    qn = connection.ops.quote_name
+    statement = (
+        f"UPDATE {qn(meta.db_table)} SET {qn(meta.get_field('institution').column)} = %s "  # noqa: S608
+        f"WHERE {qn(meta.pk.column)} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, pairs)
+
+
 def _apply_creates(record: InstitutionImport, rows: Sequence[Row]) -> int:
     """Create the rows' institutions in one bulk insert; returns how many pairs went to review."""
     _refuse_taken_keys([(line, data["fields"]) for _pk, line, _a, data, _i in rows])
@@ -1401,11 +1445,12 @@ def _apply_creates(record: InstitutionImport, rows: Sequence[Row]) -> int:
                 fields[key] = Decimal(fields[key])
         institutions.append(Institution(**fields, source=Source.IMPORT, status=Status.REGISTERED))
     Institution.objects.bulk_create(institutions)
-    links = [
-        ImportRow(pk=row_pk, institution_id=institution.pk)
-        for (row_pk, *_rest), institution in zip(rows, institutions, strict=True)
-    ]
-    ImportRow.objects.bulk_update(links, ["institution"])
+    _link(
+        [
+            (institution.pk, row_pk)
+            for (row_pk, *_rest), institution in zip(rows, institutions, strict=True)
+        ]
+    )
     queued = 0
     for (_pk, _line, action, data, _i), institution in zip(rows, institutions, strict=True):
         if action == Action.REVIEW:

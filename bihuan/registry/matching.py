@@ -77,7 +77,6 @@ class MatchInput:
     branch: str = ""  # normalised bracketed notes, e.g. "孝南分校"
     initials: str = ""
     community_id: int | None = None
-    region_path: str = ""
     phone: str = ""
     address: str = ""
     credit_code: str = ""
@@ -90,7 +89,6 @@ class MatchInput:
         name: str,
         *,
         community_id: int | None = None,
-        region_path: str = "",
         phone: str = "",
         address: str = "",
         credit_code: str = "",
@@ -105,7 +103,6 @@ class MatchInput:
             branch=branch_note(name),
             initials=pinyin_forms(name)[1] if initials is None else initials,
             community_id=community_id,
-            region_path=region_path,
             phone=normalize_phone(phone),
             address=normalize_address(address),
             credit_code=_valid_credit_code(credit_code),
@@ -115,14 +112,13 @@ class MatchInput:
 
     @classmethod
     def from_institution(cls, institution: Institution) -> MatchInput:
-        """The stored record's normal forms (its region is read if not loaded yet)."""
+        """The stored record's normal forms."""
         return cls(
             name=core_name(institution.name),
             name_normalized=institution.name_normalized or normalize_name(institution.name),
             branch=branch_note(institution.name),
             initials=institution.name_initials,
             community_id=institution.community_id,
-            region_path=institution.region.path if institution.region_id else "",
             phone=normalize_phone(institution.contact_phone),
             address=normalize_address(institution.address),
             credit_code=institution.credit_code,
@@ -203,28 +199,28 @@ def score_pair(a: MatchInput, b: MatchInput) -> MatchScore:
 
 
 def _narrowing(inp: MatchInput) -> Q:
-    """Cheap SQL filters that any plausible match passes."""
-    keys = Q(pk__in=[])
+    """Cheap SQL filters that any plausible match passes; each one can use an index.
+
+    Exact keys, the exact normal form of the name, the same pinyin initials, and, within the same
+    community, a name sharing its first two characters or the same phone. Outside a known
+    community, names that differ in more than script, width, spacing or punctuation are not
+    looked for: that would read every institution of the candidates once per lookup.
+    """
+    probes = Q(pk__in=[])
     if inp.credit_code:
-        keys |= Q(credit_code=inp.credit_code)
+        probes |= Q(credit_code=inp.credit_code)
     if inp.licence_number:
-        keys |= Q(licence_number=inp.licence_number)
-    phone = Q(contact_phone=inp.phone) if inp.phone else Q(pk__in=[])
-    name = Q(pk__in=[])
-    stem = inp.name or inp.name_normalized
-    if len(stem) >= 2:
-        name |= Q(name_normalized__startswith=stem[:2])
-    if len(inp.initials) >= 3:
-        name |= Q(name_initials__startswith=inp.initials[:3])
-    place: Q | None = None
+        probes |= Q(licence_number=inp.licence_number)
+    if inp.name_normalized:
+        probes |= Q(name_normalized=inp.name_normalized)
+    if len(inp.initials) >= 2:
+        probes |= Q(name_initials=inp.initials)
     if inp.community_id is not None:
-        place = Q(community_id=inp.community_id)
-    elif inp.region_path:
-        place = Q(region__path__startswith=inp.region_path)
-    if place is not None and len(stem) >= 3:
-        # Within one place a name may also carry a prefix ("孝感市小天才…").
-        name |= place & Q(name_normalized__contains=stem[:3])
-    return keys | phone | name
+        nearby = Q(name_normalized__contains=inp.name[:2]) if inp.name else Q(pk__in=[])
+        if inp.phone:
+            nearby |= Q(contact_phone=inp.phone)
+        probes |= Q(community_id=inp.community_id) & nearby
+    return probes
 
 
 def find_matches(
@@ -238,12 +234,12 @@ def find_matches(
 
     Records merged into another are never offered; ``inp.pk`` (the record itself) is left out.
     """
-    if not (inp.name or inp.credit_code or inp.licence_number or inp.phone):
+    if not (inp.name or inp.credit_code or inp.licence_number):
         return []
     narrowed = candidates.filter(_narrowing(inp), merged_into__isnull=True)
     if inp.pk is not None:
         narrowed = narrowed.exclude(pk=inp.pk)
-    rows = narrowed.select_related("region").order_by("pk")[:CANDIDATE_CAP]
+    rows = narrowed.order_by("pk")[:CANDIDATE_CAP]
     scored = [(row, score_pair(inp, MatchInput.from_institution(row))) for row in rows]
     kept = [(row, score) for row, score in scored if score.score >= minimum]
     kept.sort(key=lambda pair: (-pair[1].score, pair[0].pk))

@@ -40,8 +40,8 @@ POSITION = ["latitude", "longitude", "source_datum"]
 PLACEMENT = ["region", "community", "area"]
 
 
-def _reference_relations() -> list[models.ForeignObjectRel]:
-    """Relations from other models to Institution, hidden ones (related_name="+") included.
+def _reference_relations() -> list[tuple[type[models.Model], models.ForeignObjectRel]]:
+    """(model, relation) of each relation to Institution, hidden ones (related_name="+") too.
 
     ``merged_into`` is left out (merged records are re-pointed on their own) and so are the
     review-queue pairs, which are resolved rather than moved.
@@ -52,35 +52,32 @@ def _reference_relations() -> list[models.ForeignObjectRel]:
             continue
         assert isinstance(field, models.ForeignObjectRel)
         model = field.related_model
+        assert isinstance(model, type)
         if model is Institution or model is MatchCandidate:
             continue
-        if field.many_to_many and not field.through._meta.auto_created:  # type: ignore[union-attr]
-            continue  # a declared through model is moved through its own foreign key
+        if isinstance(field, models.ManyToManyRel):
+            through = field.through
+            if through is not None and not through._meta.auto_created:
+                continue  # a declared through model is moved through its own foreign key
         if not field.many_to_many and model._meta.auto_created:
             continue  # the foreign key of an automatic through table: moved with its M2M
-        relations.append(field)
+        relations.append((model, field))
     return relations
 
 
 def _move_references(duplicate: Institution, survivor: Institution) -> dict[str, int]:
     """Point every reference to the duplicate at the survivor; counts by relation."""
     moved: dict[str, int] = {}
-    for relation in _reference_relations():
-        model = relation.related_model
-        label = f"{model._meta.label_lower}.{relation.field.name}"
+    for model, relation in _reference_relations():
+        name = relation.field.name
         if relation.many_to_many:
             count = _move_many_to_many(relation, duplicate, survivor)
+        elif relation.one_to_one and model._base_manager.filter(**{name: survivor}).exists():
+            count = 0  # the survivor has its own: the duplicate keeps this one
         else:
-            rows = model._base_manager.filter(**{relation.field.name: duplicate})
-            if (
-                relation.one_to_one
-                and model._base_manager.filter(**{relation.field.name: survivor}).exists()
-            ):
-                count = 0  # the survivor has its own: the duplicate keeps this one
-            else:
-                count = rows.update(**{relation.field.name: survivor})
+            count = model._base_manager.filter(**{name: duplicate}).update(**{name: survivor})
         if count:
-            moved[label] = count
+            moved[f"{model._meta.label_lower}.{name}"] = count
     count = Institution.objects.filter(merged_into=duplicate).update(merged_into=survivor)
     if count:
         moved["registry.institution.merged_into"] = count

@@ -22,8 +22,9 @@ LEVEL_LABELS = {
     STREET: gettext_lazy("street"),
     COMMUNITY: gettext_lazy("community"),
 }
-_SIX = re.compile(r"^\d{6}$")
-_TWELVE = re.compile(r"^\d{12}$")
+# ASCII digits only: \d would accept full-width and other Unicode digits the database refuses.
+_SIX = re.compile(r"[0-9]{6}")
+_TWELVE = re.compile(r"[0-9]{12}")
 
 
 class CodeError(ValueError):
@@ -40,7 +41,7 @@ def check_code(code: str, level: str) -> None:
     if level not in LEVELS:
         raise CodeError(_("Unknown level “%(level)s”.") % {"level": level})
     pattern = _SIX if code_length(level) == 6 else _TWELVE
-    if not pattern.match(code):
+    if not pattern.fullmatch(code):
         raise CodeError(
             _("A %(level)s code has %(length)d digits; “%(code)s” does not.")
             % {"level": LEVEL_LABELS[level], "length": code_length(level), "code": code}

@@ -182,8 +182,8 @@ def region_import_queue(*, actor: Any, record: RegionImport) -> RegionImport:
     return record
 
 
-def region_import_apply(record_id: int, *, batch: int = 200) -> RegionImport:
-    """Write the rows of a queued import, parents first, recording progress as it goes."""
+def region_import_apply(record_id: int) -> RegionImport:
+    """Write the rows of a queued import, parents first, in one transaction."""
     from bihuan.territory.services import region_upsert
 
     with transaction.atomic():
@@ -196,30 +196,35 @@ def region_import_apply(record_id: int, *, batch: int = 200) -> RegionImport:
     counts = {"create": 0, "update": 0, "unchanged": 0}
     ordered = sorted(record.report, key=lambda r: (_ORDER[r["level"]], r["line"]))
     try:
-        for done, row in enumerate(ordered, start=1):
-            _, outcome = region_upsert(
-                actor=actor,
-                code=row["code"],
-                name=row["name"],
-                level=row["level"],
-                parent_code=row.get("parent_code"),
+        # All or nothing: a row refused at apply time rolls back every row before it.
+        with transaction.atomic():
+            for row in ordered:
+                _, outcome = region_upsert(
+                    actor=actor,
+                    code=row["code"],
+                    name=row["name"],
+                    level=row["level"],
+                    parent_code=row.get("parent_code"),
+                )
+                counts[{"created": "create", "updated": "update"}.get(outcome, "unchanged")] += 1
+            RegionImport.objects.filter(pk=record_id).update(
+                status=ImportStatus.DONE, processed=len(ordered), outcome=counts
             )
-            counts[{"created": "create", "updated": "update"}.get(outcome, "unchanged")] += 1
-            if done % batch == 0:
-                RegionImport.objects.filter(pk=record_id).update(processed=done)
-    except ServiceError as exc:
+            event_record(actor=actor, verb="region_import.applied", obj=record, after=counts)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ServiceError) else _("The import failed.")
         with transaction.atomic():
             RegionImport.objects.filter(pk=record_id).update(
-                status=ImportStatus.FAILED, outcome=counts | {"error": exc.message}
+                status=ImportStatus.FAILED, outcome={"error": message}
             )
-            event_record(actor=actor, verb="region_import.failed", obj=record, after=counts)
-        record.refresh_from_db()
-        return record
-    with transaction.atomic():
-        RegionImport.objects.filter(pk=record_id).update(
-            status=ImportStatus.DONE, processed=len(ordered), outcome=counts
-        )
-        event_record(actor=actor, verb="region_import.applied", obj=record, after=counts)
+            event_record(
+                actor=actor,
+                verb="region_import.failed",
+                obj=record,
+                after={"error": message, "exception": type(exc).__name__},
+            )
+        if not isinstance(exc, ServiceError):
+            raise
     record.refresh_from_db()
     return record
 

@@ -60,9 +60,13 @@ def region_upsert(
     name: str,
     level: str,
     parent_code: str | None,
-    is_synthetic: bool = False,
+    is_synthetic: bool | None = None,
 ) -> tuple[Region, str]:
-    """Create the region or update its name; returns it and "created", "updated" or "unchanged"."""
+    """Create the region or rename it; returns it and "created", "updated" or "unchanged".
+
+    ``is_synthetic`` None keeps an existing region's mark (and means official for a new one);
+    a retired region stays retired: bringing it back is ``region_set_active``'s decision.
+    """
     _require(actor, Capability.TERRITORY_MANAGE)
     parent = None
     if parent_code:
@@ -83,7 +87,7 @@ def region_upsert(
             parent=parent,
             path=region_path(parent, code),
             depth=0 if parent is None else parent.depth + 1,
-            is_synthetic=is_synthetic,
+            is_synthetic=bool(is_synthetic),
         )
         event_record(
             actor=actor, verb="region.created", obj=region, after=snapshot(region, _REGION_FIELDS)
@@ -95,13 +99,13 @@ def region_upsert(
             % {"code": code},
             field="code",
         )
-    if existing.name == name and existing.is_synthetic == is_synthetic and existing.is_active:
+    synthetic = existing.is_synthetic if is_synthetic is None else is_synthetic
+    if existing.name == name and existing.is_synthetic == synthetic:
         return existing, "unchanged"
     before = snapshot(existing, _REGION_FIELDS)
     existing.name = name
-    existing.is_synthetic = is_synthetic
-    existing.is_active = True
-    existing.save(update_fields=["name", "is_synthetic", "is_active"])
+    existing.is_synthetic = synthetic
+    existing.save(update_fields=["name", "is_synthetic"])
     event_record(
         actor=actor,
         verb="region.updated",

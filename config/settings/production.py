@@ -8,10 +8,12 @@ from .base import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = env_str("SECRET_KEY")  # no default: production refuses to start without one
-if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure"):
+if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("insecure"):
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters in production.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 random characters (5 or more distinct) in production."
+    )
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -180,12 +180,25 @@ def test_find_matches_ranks_the_copy_first_and_leaves_out_unrelated_records(
     assert all(score.score >= REVIEW for _, score in found)
 
 
-def test_find_matches_finds_a_record_by_phone_whatever_its_name(supervisor_city: User) -> None:
+def test_find_matches_scores_every_record_of_the_same_community(supervisor_city: User) -> None:
     target = _create(supervisor_city, "晨曦书法", contact_phone="13900003333")
+    wenchang = Region.objects.get(code="420902003001")
     found = find_matches(
-        _inp("晨曦书法培训中心", phone="13900003333"), Institution.objects.all(), minimum=0
+        _inp("孝感晨曦书法培训中心", community_id=wenchang.pk, phone="13900003333"),
+        Institution.objects.all(),
+        minimum=0,
     )
-    assert target.pk in [i.pk for i, _ in found]
+    assert [i.pk for i, _ in found] == [target.pk]
+    assert found[0][1].reasons["phone"] > 0
+
+
+def test_outside_a_community_find_matches_looks_for_the_same_name_in_any_script(
+    supervisor_city: User,
+) -> None:
+    same = _create(supervisor_city, "晨曦书法", region="420902")
+    _create(supervisor_city, "晨曦书法培训中心", region="420902")
+    found = find_matches(_inp("晨曦書法"), Institution.objects.all(), minimum=0)
+    assert [i.pk for i, _ in found] == [same.pk]
 
 
 def test_find_matches_skips_merged_records_and_the_record_itself(supervisor_city: User) -> None:

@@ -42,7 +42,7 @@ def _create(actor: Any = None, **fields: Any) -> Institution:
     return services.institution_create(actor=actor, **(values | fields))
 
 
-def _state() -> tuple[int, int, int, list[dict[str, Any]]]:
+def _state() -> tuple[Any, ...]:
     return (
         Institution.objects.count(),
         CourseOffering.objects.count(),

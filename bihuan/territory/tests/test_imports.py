@@ -237,11 +237,6 @@ def test_row_refused_while_applying_marks_the_import_failed(admin_system: User) 
     assert Event.objects.filter(verb="region_import.failed").count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="region_import_apply calls region_upsert without is_synthetic, so a synthetic region "
-    "listed unchanged is rewritten as official and counted as updated",
-)
 def test_apply_agrees_with_the_dry_run_on_a_synthetic_region(admin_system: User) -> None:
     wenchang = "code,name,parent code,level\n420902003001,文昌社区,420902003000,community\n"
     record = _queued(admin_system, wenchang)
@@ -256,11 +251,6 @@ def test_dry_run_refuses_a_code_in_full_width_digits(admin_system: User) -> None
     assert _upload(admin_system, text).error_count == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codes.check_code takes any Unicode digit: the dry run accepts ４２0000, the database "
-    "refuses it, and the apply leaves the import RUNNING",
-)
 def test_dry_run_refuses_a_province_code_the_database_would_refuse(admin_system: User) -> None:
     text = "code,name,parent code,level\n４２0000,全角省,,province\n"
     assert _upload(admin_system, text).error_count == 1

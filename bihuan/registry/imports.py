@@ -100,6 +100,7 @@ INLINE_CHECK_BYTES = 256 * 1024
 _READ_CHUNK = 1 << 20
 
 Action = ImportRow.Action
+WRITES = (Action.CREATE, Action.REVIEW, Action.UPDATE, Action.MATCH)
 
 # Accepted header names per column; the first is the English name, the second the template's.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -503,9 +504,34 @@ class Places:
 
     def _outline(self, boundary_id: int) -> PreparedGeometry:
         if boundary_id not in self._prepared:
-            geometry: Any = Boundary.objects.values_list("geometry", flat=True).get(pk=boundary_id)
-            self._prepared[boundary_id] = prep(shape(geometry))
+            self._load([boundary_id])
         return self._prepared[boundary_id]
+
+    def _load(self, boundary_ids: Iterable[int]) -> None:
+        geometries: Any = Boundary.objects.filter(pk__in=list(boundary_ids)).values_list(
+            "pk", "geometry"
+        )
+        for pk, geometry in geometries:
+            self._prepared[pk] = prep(shape(geometry))
+
+    def preload(self, raws: Iterable[dict[str, str]]) -> None:
+        """Load in one query the outlines the positions of a batch of rows may fall in."""
+        if not self._outlines:
+            return
+        points = []
+        for raw in raws:
+            try:
+                points.append(
+                    Point(float(raw.get("longitude", "")), float(raw.get("latitude", "")))
+                )
+            except ValueError:
+                continue
+        if not points:
+            return
+        _inputs, hits = self._tree.query(points)
+        wanted = {self._outlines[int(i)][0] for i in hits} - set(self._prepared)
+        if wanted:
+            self._load(wanted)
 
     def community_at(self, lat: Decimal, lng: Decimal) -> _Place | None:
         if not self._outlines:
@@ -958,6 +984,8 @@ class _Decider:
         self.names = _Names(places)
         self.keyless = KeylessIndex(record.region)
         self.scope = Institution.objects.filter(record.region.subtree_q("region"))
+        # The check writes no institution: a region empty now stays empty until the apply.
+        self.scope_is_empty = not self.scope.exists()
 
     def decide(self, rows: list[CheckedRow]) -> list[ImportRow]:
         valid = [r for r in rows if not r.errors]
@@ -1033,6 +1061,13 @@ class _Decider:
             },
         )
 
+    def _best_match(self, row: CheckedRow) -> tuple[int, matching.MatchScore] | None:
+        """A row without keys against the registry; a keyed row against records without keys."""
+        if row.credit_code or row.licence_number:
+            return self.keyless.best(row)
+        found = matching.find_matches(_match_input(row), self.scope, limit=1)
+        return (found[0][0].pk, found[0][1]) if found else None
+
     def _decided(self, row: CheckedRow, existing: Institution | None) -> ImportRow:
         if existing is not None:
             changes = _differences(_given(row), existing)
@@ -1045,12 +1080,7 @@ class _Decider:
                 set=_with_names(changes, row),
                 changes=_change_list(changes, existing, self.names),
             )
-        best: tuple[int, matching.MatchScore] | None = None
-        if not (row.credit_code or row.licence_number):
-            found = matching.find_matches(_match_input(row), self.scope, limit=1)
-            best = (found[0][0].pk, found[0][1]) if found else None
-        else:
-            best = self.keyless.best(row)
+        best = None if self.scope_is_empty else self._best_match(row)
         if best is not None and best[1].is_auto_link:
             matched = Institution.objects.select_related("region").get(pk=best[0])
             fills = _differences(_fills(row, matched), matched)
@@ -1217,7 +1247,22 @@ def institution_import_check(record_id: int) -> InstitutionImport:
     return record
 
 
+def _refresh_statistics() -> None:
+    """Let the planner know the institution table as it is now.
+
+    Without statistics (SQLite until ANALYZE first runs, PostgreSQL until autovacuum catches up
+    after a large import) key lookups go through the index on ``merged_into``, which every
+    current record shares, and read the whole table once per batch of the file.
+    """
+    table = connection.ops.quote_name(Institution._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA analysis_limit = 1000")
+        cursor.execute(f"ANALYZE {table}")
+
+
 def _check(record: InstitutionImport) -> Counter[str]:
+    _refresh_statistics()
     total = _count_rows(record)
     if total > MAX_ROWS:
         raise ServiceError(_("The file has more than %(n)d rows.") % {"n": MAX_ROWS})
@@ -1230,16 +1275,18 @@ def _check(record: InstitutionImport) -> Counter[str]:
     try:
         with _opened(record) as table:
             header = map_header(table.header)
+            positions = list(header.positions.items())
             nonblank = (r for r in table.rows if any(r[1]))
             while batch := list(itertools.islice(nonblank, CHECK_BATCH)):
                 if done + len(batch) > MAX_ROWS:
                     raise ServiceError(_("The file has more than %(n)d rows.") % {"n": MAX_ROWS})
+                raws = [
+                    {key: cells[pos] if pos < len(cells) else "" for key, pos in positions}
+                    for _line, cells, _formulas in batch
+                ]
+                places.preload(raws)
                 checked = []
-                for line, cells, formulas in batch:
-                    raw = {
-                        key: cells[pos] if pos < len(cells) else ""
-                        for key, pos in header.positions.items()
-                    }
+                for (line, _cells, formulas), raw in zip(batch, raws, strict=True):
                     row = clean_row(line, raw, header, places)
                     for pos in formulas:
                         row.errors.append(
@@ -1348,7 +1395,7 @@ def institution_import_apply(record_id: int) -> InstitutionImport:
         except ServiceError as exc:
             _fail(record, "institution_import.failed", exc.message, outcome={"error": exc.message})
         except DatabaseError:
-            message = _(
+            message = _taken_key(record) or _(
                 "The registry refused a row (a credit code or licence number taken since the "
                 "check, or an invalid value); nothing was imported. Upload the file again."
             )
@@ -1396,26 +1443,36 @@ def _apply(record: InstitutionImport, progress: _Progress) -> Counter[str]:
     return counts
 
 
-def _refuse_taken_keys(lines_and_values: list[tuple[int, dict[str, Any]]]) -> None:
-    """A key the check found free may have been registered since: say which line, stop."""
-    for kind, message in (
-        (
-            "credit_code",
-            _("Line %(line)d: credit code %(key)s was registered after the check."),
+def _taken_key(record: InstitutionImport) -> str | None:
+    """After the database refused the apply: the first line whose key someone else registered
+    since the check, as a message (None if no key explains the refusal)."""
+    messages = {
+        "credit_code": _("Line %(line)d: credit code %(key)s was registered after the check."),
+        "licence_number": _(
+            "Line %(line)d: licence number %(key)s was registered after the check."
         ),
-        (
-            "licence_number",
-            _("Line %(line)d: licence number %(key)s was registered after the check."),
-        ),
+    }
+    rows = record.rows.filter(action__in=WRITES).order_by("line")
+    last = 0
+    while batch := list(
+        rows.filter(line__gt=last).values_list("line", "data", "institution")[:500]
     ):
-        wanted = {values[kind]: line for line, values in lines_and_values if values.get(kind)}
-        if not wanted:
-            continue
-        taken = Institution.objects.filter(
-            **{f"{kind}__in": list(wanted)}, merged_into__isnull=True
-        ).values_list(kind, flat=True)
-        for key in taken:
-            raise ServiceError(message % {"line": wanted[key], "key": key})
+        last = batch[-1][0]
+        for kind, message in messages.items():
+            wanted = {}
+            for line, data, own in batch:
+                key = (data.get("fields") or data.get("set") or {}).get(kind)
+                if key:
+                    wanted[key] = (line, own)
+            taken = _existing_by(kind, list(wanted))
+            clashes = sorted(
+                wanted[key][0] for key, found in taken.items() if found.pk != wanted[key][1]
+            )
+            if clashes:
+                line = clashes[0]
+                key = next(k for k, (ln, _own) in wanted.items() if ln == line)
+                return message % {"line": line, "key": key}
+    return None
 
 
 def _link(pairs: list[tuple[int, int]]) -> None:
@@ -1436,7 +1493,6 @@ def _link(pairs: list[tuple[int, int]]) -> None:
 
 def _apply_creates(record: InstitutionImport, rows: Sequence[Row]) -> int:
     """Create the rows' institutions in one bulk insert; returns how many pairs went to review."""
-    _refuse_taken_keys([(line, data["fields"]) for _pk, line, _a, data, _i in rows])
     institutions = []
     for _pk, _line, _action, data, _i in rows:
         fields = dict(data["fields"])
@@ -1467,7 +1523,6 @@ def _apply_creates(record: InstitutionImport, rows: Sequence[Row]) -> int:
 
 def _apply_updates(record: InstitutionImport, rows: Sequence[Row]) -> int:
     """Set the checked values on the existing records, one event each; returns how many changed."""
-    _refuse_taken_keys([(line, data["set"]) for _pk, line, _a, data, _i in rows])
     ids = [institution_id for *_rest, institution_id in rows]
     locked = Institution.objects.select_for_update().in_bulk([i for i in ids if i is not None])
     now = timezone.now()

@@ -27,10 +27,12 @@ def community_at(lat: float, lng: float) -> Region | None:
     """The community whose outline contains the point (WGS-84), if any."""
     candidates = Boundary.objects.filter(
         min_lat__lte=lat, max_lat__gte=lat, min_lng__lte=lng, max_lng__gte=lng
-    ).select_related("region")
+    ).select_related("region").order_by("region__code")
     point = Point(lng, lat)
     for boundary in candidates:
-        if _prepared(boundary.pk, boundary.updated_at.isoformat()).contains(point):
+        # covers, not contains: a point on a shared border belongs to the community with the
+        # lower code, always the same one, instead of to neither.
+        if _prepared(boundary.pk, boundary.updated_at.isoformat()).covers(point):
             return boundary.region
     return None
 

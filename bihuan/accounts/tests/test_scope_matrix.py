@@ -417,11 +417,7 @@ def test_matrix_names_every_persona_for_every_object_type() -> None:
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
 def test_list_shows_a_record_in_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     record = KINDS[kind].find(key)
     response = _get(client, request.getfixturevalue(persona), KINDS[kind].list_url(record))
@@ -431,11 +427,7 @@ def test_list_shows_a_record_in_scope(
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
 def test_list_leaves_out_a_record_out_of_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     record = KINDS[kind].find(key)
     response = _get(client, request.getfixturevalue(persona), KINDS[kind].list_url(record))
@@ -450,11 +442,7 @@ def _export_cells(response: Any) -> set[str]:
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="shown"))
 def test_export_holds_a_record_in_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     record = KINDS[kind].find(key)
     response = _get(client, request.getfixturevalue(persona), KINDS[kind].export_url(record))
@@ -464,11 +452,7 @@ def test_export_holds_a_record_in_scope(
 
 @pytest.mark.parametrize(("persona", "kind", "key"), _cases(usable=True, attr="hidden"))
 def test_export_leaves_out_a_record_out_of_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     record = KINDS[kind].find(key)
     response = _get(client, request.getfixturevalue(persona), KINDS[kind].export_url(record))
@@ -491,11 +475,7 @@ def test_list_and_its_export_are_404_for_a_role_that_may_not_use_them(
     ("persona", "kind", "key"), _cases(usable=True, attr="shown", with_detail=True)
 )
 def test_detail_opens_for_a_record_in_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     detail_url = KINDS[kind].detail_url
     assert detail_url is not None
@@ -509,11 +489,7 @@ def test_detail_opens_for_a_record_in_scope(
     + _cases(usable=False, attr="hidden", with_detail=True),
 )
 def test_detail_is_404_for_a_record_out_of_scope(
-    client: Client,
-    request: pytest.FixtureRequest,
-    persona: str,
-    kind: str,
-    key: str,
+    client: Client, request: pytest.FixtureRequest, persona: str, kind: str, key: str
 ) -> None:
     detail_url = KINDS[kind].detail_url
     assert detail_url is not None

@@ -620,3 +620,24 @@ def test_the_boundary_pages_are_not_found_for_anyone_but_the_system_administrato
     assert client.get(f"/registry/boundaries/{record.pk}/?format=xlsx").status_code == 404
     assert _upload(client, MOVED_BORDER).status_code == 404
     assert _written() == before
+
+
+def test_a_queued_import_page_polls_its_status_with_htmx(
+    client: Client,
+    admin_system: User,
+    placed: dict[str, Institution],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    monkeypatch.setattr(boundaries, "SYNC_MAX_INSTITUTIONS", 1)
+    with django_capture_on_commit_callbacks(execute=False):
+        record = _import(admin_system, MOVED_BORDER)
+    client.force_login(admin_system)
+    url = f"/registry/boundaries/{record.pk}/"
+
+    assert 'hx-trigger="every 2s"' in client.get(url).content.decode()
+    boundary_import_apply(record.pk)
+    partial = client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+    assert partial.lstrip().startswith('<div id="boundary-import-status"')
+    assert "hx-trigger" not in partial

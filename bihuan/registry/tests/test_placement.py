@@ -69,15 +69,14 @@ def test_position_outweighs_the_division_code_it_came_with(
     assert institution.region == regions["wenchang"]
 
 
-def test_point_on_a_shared_border_is_inside_neither_and_falls_back_to_the_division_code(
+def test_point_on_a_shared_border_goes_to_the_community_with_the_lower_code(
     regions: dict[str, Region], outlines: dict[str, Boundary]
 ) -> None:
-    # shapely's ``contains`` excludes the boundary: a point on the line belongs to no outline.
-    assert placement.community_at(30.93, BORDER) is None
+    assert placement.community_at(30.93, BORDER) == regions["wenchang"]
 
     institution = institution_at("界线围棋", regions["huaiyin"], 30.93, BORDER)
 
-    assert institution.community == regions["huaiyin"]
+    assert institution.community == regions["wenchang"]
 
 
 def test_point_just_inside_the_border_is_placed_on_its_side(

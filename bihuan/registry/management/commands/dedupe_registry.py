@@ -35,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError(f"No region has code {options['region']}.")
         counts = registry_dedupe(actor=None, within=region)
         self.stdout.write(
-            f"{region.name} ({region.code}): {counts['scanned']} institutions scanned, "
-            f"{counts['merged']} merged, {counts['queued']} pairs sent to review, "
-            f"{counts['refused']} refused."
+            f"{region.name} ({region.code}): institutions scanned {counts['scanned']}, "
+            f"merged {counts['merged']}, pairs sent to review {counts['queued']}, "
+            f"refused {counts['refused']}."
         )

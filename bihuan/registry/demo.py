@@ -249,6 +249,7 @@ VARIANTS = (
     "traditional",
 )
 NEAR_DUPLICATES = len(VARIANTS)
+SCRIPT_ONLY = frozenset({"traditional", "full_width", "spacing"})
 _SUFFIX_SWAPS = (
     ("学校", "中心"),
     ("中心", "学校"),
@@ -374,16 +375,29 @@ def plan_registry(seed: int = SEED) -> tuple[InstitutionSpec, ...]:
         generated[i] = replace(spec, name=to_traditional(spec.name), traditional_only=True)
     for i in rng.sample(range(len(generated)), BLACKLISTED):
         generated[i] = replace(generated[i], blacklist_reason=_BLACKLIST_REASON)
-    originals = rng.sample([s for s in generated if not s.traditional_only], len(VARIANTS))
-    latin = [
-        s
-        for s in generated
-        if any(c.isascii() for c in s.name) and s not in originals and not s.traditional_only
-    ]
-    if latin:
-        originals[1] = latin[0]  # so that the full-width variant has letters to widen
+    originals = _originals(generated, rng)
     duplicates = [_variant(spec, kind, rng) for spec, kind in zip(originals, VARIANTS, strict=True)]
     return (*specs[: len(WENCHANG_STORY)], *generated, *duplicates)
+
+
+def _originals(generated: list[InstitutionSpec], rng: random.Random) -> list[InstitutionSpec]:
+    """The institutions that get a second record, one per entry of VARIANTS.
+
+    A variant that changes words of the name is made of an institution placed in a community:
+    the matcher compares names loosely only within a community, and looks elsewhere for the
+    same name in another script, width or spacing alone.
+    """
+    usable = [s for s in generated if not s.traditional_only]
+    latin = [s for s in usable if any(c.isascii() for c in s.name)]
+    placed = [s for s in usable if len(s.region) == 12 and s not in latin]
+    anywhere = [s for s in usable if s not in latin]
+    rng.shuffle(placed)
+    rng.shuffle(anywhere)
+    chosen: list[InstitutionSpec] = []
+    for kind in VARIANTS:
+        pool = latin if kind == "full_width" else anywhere if kind in SCRIPT_ONLY else placed
+        chosen.append(next(s for s in pool if s not in chosen))
+    return chosen
 
 
 def _too_alike(core: str, region: str, others: list[tuple[str, str]]) -> bool:

@@ -69,6 +69,18 @@ class _InstitutionFields(forms.Form):
 
 
 class InstitutionCreateForm(_InstitutionFields):
+    field_order = [
+        "name",
+        "credit_code",
+        "licence_number",
+        "category",
+        "region_code",
+        "address",
+        "latitude",
+        "longitude",
+        "datum",
+    ]
+
     region_code = forms.RegexField(
         label=_("Region code"),
         regex=r"^(\d{6}|\d{12})$",
@@ -107,11 +119,11 @@ class StatusForm(forms.Form):
     status = forms.ChoiceField(label=_("New status"), choices=Status.choices)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
 
-    def __init__(self, *args: Any, current: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, allowed: set[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if current:
+        if allowed is not None:
             self.fields["status"].choices = [  # type: ignore[attr-defined]
-                (value, label) for value, label in Status.choices if value != current
+                (value, label) for value, label in Status.choices if value in allowed
             ]
 
 

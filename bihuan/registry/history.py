@@ -76,6 +76,8 @@ def _changes(event: Event) -> list[tuple[str, Any, Any]]:
     result = []
     for name, old in before.items():
         new = after.get(name, old)
+        if name == "merged_into" and new is not None:
+            new = after.get("survivor_name", new)  # a name reads better than an id
         if new != old:
             try:
                 field = Institution._meta.get_field(name)

@@ -229,7 +229,7 @@ def institution_update(*, actor: Any, institution: Institution, **changes: Any) 
     return institution
 
 
-_STATUS_MOVES: dict[str, set[str]] = {
+STATUS_MOVES: dict[str, set[str]] = {
     Status.PENDING: {Status.REGISTERED, Status.CLOSED},
     Status.REGISTERED: {Status.SUSPENDED, Status.CLOSED},
     Status.SUSPENDED: {Status.REGISTERED, Status.CLOSED},
@@ -244,7 +244,7 @@ def institution_set_status(
     """Approve a field find, suspend, close or reopen, along the allowed moves."""
     require_manage(actor)
     institution = Institution.objects.select_for_update().get(pk=institution.pk)
-    if status not in _STATUS_MOVES.get(institution.status, set()):
+    if status not in STATUS_MOVES.get(institution.status, set()):
         raise ServiceError(
             _("An institution cannot go from “%(a)s” to “%(b)s”.")
             % {"a": institution.get_status_display(), "b": Status(status).label}

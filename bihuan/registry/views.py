@@ -168,7 +168,10 @@ def institution_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if can_manage:
         context |= {
-            "status_form": forms.StatusForm(current=institution.status),
+            "status_form": forms.StatusForm(
+                # The moves the status service allows from here (its table is the one truth).
+                allowed=services.STATUS_MOVES.get(institution.status, set())
+            ),
             "blacklist_form": forms.BlacklistForm(),
             "course_form": forms.CourseForm(),
         }

@@ -33,6 +33,7 @@ from bihuan.accounts.tests.test_scope_matrix import (
     db_state,
     regions_csv,
 )
+from bihuan.audit.models import Event
 from bihuan.audit.selectors import events_visible_to
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.territory import imports
@@ -351,8 +352,6 @@ def test_auditor_cannot_change_anything(admin_audit: User, targets: Targets) -> 
 
 
 def test_auditor_reads_the_whole_audit_log(admin_audit: User) -> None:
-    from bihuan.audit.models import Event
-
     assert events_visible_to(admin_audit).count() == Event.objects.count() > 0
 
 

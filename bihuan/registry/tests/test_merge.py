@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
-from django.db import models
+from django.db import connection, models
 
 from bihuan.accounts.models import User
 from bihuan.audit.models import Event
@@ -440,3 +441,49 @@ def test_dedupe_command_reports_its_counts(demo_city: dict[str, int]) -> None:
 def test_dedupe_command_refuses_an_unknown_region(demo_city: dict[str, int]) -> None:
     with pytest.raises(CommandError):
         call_command("dedupe_registry", "--region", "999999")
+
+
+def _race(*merges: tuple[Institution, Institution]) -> list[str]:
+    """Run the merges at the same moment, each in its own thread; the outcome of each."""
+    start = threading.Barrier(len(merges))
+    outcomes: list[str] = [""] * len(merges)
+
+    def run(index: int, survivor: Institution, duplicate: Institution) -> None:
+        try:
+            start.wait(timeout=30)
+            institutions_merge(actor=None, survivor=survivor, duplicate=duplicate)
+            outcomes[index] = "merged"
+        except ServiceError:
+            outcomes[index] = "refused"
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(i, survivor, duplicate))
+        for i, (survivor, duplicate) in enumerate(merges)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(outcomes)
+
+
+def test_one_duplicate_merged_into_two_records_at_once_goes_to_one(
+    live_db: None, demo_city: dict[str, int]
+) -> None:
+    first, second, duplicate = _create("启航教育"), _create("啓航教育"), _create("启航教育培训")
+    assert _race((first, duplicate), (second, duplicate)) == ["merged", "refused"]
+    duplicate.refresh_from_db()
+    assert duplicate.merged_into_id in (first.pk, second.pk)
+    assert Event.objects.filter(verb="institution.merged_into").count() == 1
+
+
+def test_two_records_merged_into_each_other_at_once_end_as_one(
+    live_db: None, demo_city: dict[str, int]
+) -> None:
+    first, second = _create("启航教育"), _create("啓航教育")
+    assert _race((first, second), (second, first)) == ["merged", "refused"]
+    assert (
+        Institution.objects.filter(merged_into__isnull=True, name__contains="航教育").count() == 1
+    )

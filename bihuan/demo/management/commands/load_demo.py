@@ -8,13 +8,15 @@ from django.core.management.base import BaseCommand
 
 from bihuan.demo.data import DEMO_PASSWORD, USERS
 from bihuan.demo.loader import load_demo
+from bihuan.registry.demo import load_demo_registry
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo city: Xiaogan's real division codes (孝感市 420900, its seven county-level "
         "divisions, Xiaonan's urban streets), 文昌社区 and 体育路学校, the nine departments, one "
-        "area with its responsible parties, and one demo account per role. Synthetic records are "
+        "area with its responsible parties, one demo account per role, and a registry of about 300 "
+        "synthetic institutions with near-duplicates for the matcher. Synthetic records are "
         "marked as such. Running it again creates nothing new."
     )
 
@@ -27,6 +29,9 @@ class Command(BaseCommand):
         created = load_demo()
         summary = ", ".join(f"{k} {v}" for k, v in created.items())
         self.stdout.write(self.style.SUCCESS(f"Demo city loaded (created: {summary})."))
+        registry = load_demo_registry()
+        summary = ", ".join(f"{k} {v}" for k, v in registry.items())
+        self.stdout.write(self.style.SUCCESS(f"Demo registry loaded (created: {summary})."))
         if not options["quiet_logins"]:
             self.stdout.write(f"Demo password for every account: {DEMO_PASSWORD}")
             for username, display, _phone, role, _region, _extra in USERS:

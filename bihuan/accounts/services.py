@@ -50,6 +50,19 @@ def _require(actor: Any, capability: Capability) -> None:
         raise NotAllowed(_("Your roles do not allow this change."))
 
 
+def _refuse_admin_target(actor: Any, user: User) -> None:
+    # 三员: the system administrator must not take over the security or audit administrator's
+    # account (reset its password, then sign in as them). Administrators' accounts are handled
+    # on the server console (manage.py changepassword), outside any one administrator's reach.
+    if actor is not None and user.assignments.filter(is_active=True, role__in=ADMIN_ROLES).exists():
+        raise NotAllowed(
+            _(
+                "Administrators' accounts are not changed from this page: use the server "
+                "console (manage.py changepassword)."
+            )
+        )
+
+
 def _check_password(password: str, user: User) -> None:
     try:
         password_validation.validate_password(password, user)
@@ -102,6 +115,7 @@ def user_set_active(*, actor: Any, user: User, active: bool) -> User:
     _require(actor, Capability.USER_MANAGE)
     if actor is not None and actor.pk == user.pk and not active:
         raise ServiceError(_("You cannot disable your own account."))
+    _refuse_admin_target(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.is_active == active:
         return user
@@ -122,6 +136,7 @@ def user_set_active(*, actor: Any, user: User, active: bool) -> User:
 def user_reset_password(*, actor: Any, user: User, password: str) -> User:
     """An administrator sets a new initial password; the user must change it at next login."""
     _require(actor, Capability.USER_MANAGE)
+    _refuse_admin_target(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
     _check_password(password, user)
     user.set_password(password)

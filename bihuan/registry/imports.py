@@ -10,6 +10,10 @@ Three steps, each a function the views and tasks call:
    row, in batches, with what applying would do (create, update, match, review, unchanged) or
    why it cannot (error). ``processed`` moves as it goes, for the progress bar. Nothing else is
    written. Errors are written in the uploader's language (kept in ``summary["language"]``).
+   ``summary`` also keeps the header as uploaded (``columns``, ``ignored``), the count of each
+   action, ``checked`` once the dry run is complete, or ``file_error`` when the file as a whole
+   failed it (too many rows, say); a failed check keeps the rows it had written and can never
+   be applied.
 3. ``institution_import_apply`` (APPLY task, after ``institution_import_queue``): refused while
    any row has an error, then writes every row in ONE transaction per import: either the whole
    file is in the registry or none of it ("all-or-nothing per confirmed batch": the confirmed
@@ -489,9 +493,15 @@ class Places:
         self.area_names = dict(
             Area.objects.filter(pk__in=set(self.area_of.values())).values_list("pk", "name")
         )
-        outlines = Boundary.objects.filter(region.subtree_q("region")).values_list(
-            "pk", "region_id", "min_lng", "min_lat", "max_lng", "max_lat"
-        )
+        # Only outlines of active regions of the subtree: a position never places a row outside
+        # the import's region.
+        outlines = [
+            outline
+            for outline in Boundary.objects.filter(region.subtree_q("region")).values_list(
+                "pk", "region_id", "min_lng", "min_lat", "max_lng", "max_lat"
+            )
+            if outline[1] in self.by_pk
+        ]
         self._outlines = [(pk, region_id) for pk, region_id, *_ in outlines]
         self._tree = STRtree([box(*bbox) for _pk, _region, *bbox in outlines])
         self._prepared: dict[int, PreparedGeometry] = {}
@@ -537,9 +547,10 @@ class Places:
         if not self._outlines:
             return None
         point = Point(float(lng), float(lat))
-        for index in sorted(int(i) for i in self._tree.query(point)):
-            boundary_id, region_id = self._outlines[index]
-            if region_id in self.by_pk and self._outline(boundary_id).contains(point):
+        found = [self._outlines[int(i)] for i in self._tree.query(point)]
+        # As placement.community_at: a point on a shared border goes to the lower code.
+        for boundary_id, region_id in sorted(found, key=lambda o: self.by_pk[o[1]].code):
+            if self._outline(boundary_id).covers(point):
                 return self.by_pk[region_id]
         return None
 
@@ -938,7 +949,7 @@ class KeylessIndex:
         self.by_phone: dict[str, list[tuple[int, matching.MatchInput]]] = {}
         keyless = Institution.objects.filter(
             region.subtree_q("region"), merged_into__isnull=True, credit_code="", licence_number=""
-        ).select_related("region")
+        )
         for institution in keyless.iterator(chunk_size=2000):
             entry = (institution.pk, matching.MatchInput.from_institution(institution))
             self.by_stem.setdefault(entry[1].name[:2], []).append(entry)
@@ -1220,11 +1231,11 @@ def institution_import_check(record_id: int) -> InstitutionImport:
         try:
             counts = _check(record)
         except ServiceError as exc:
-            summary = record.summary | {"error": exc.message}
+            summary = record.summary | {"file_error": exc.message}
             _fail(record, "institution_import.check_failed", exc.message, summary=summary)
         except Exception:
             message = _("The check stopped on an unexpected error; try again or ask for help.")
-            summary = record.summary | {"error": message}
+            summary = record.summary | {"file_error": message}
             _fail(record, "institution_import.check_failed", message, summary=summary)
             raise
         else:

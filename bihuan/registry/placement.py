@@ -25,9 +25,13 @@ def _prepared(boundary_id: int, updated_at: str) -> PreparedGeometry:
 
 def community_at(lat: float, lng: float) -> Region | None:
     """The community whose outline contains the point (WGS-84), if any."""
-    candidates = Boundary.objects.filter(
-        min_lat__lte=lat, max_lat__gte=lat, min_lng__lte=lng, max_lng__gte=lng
-    ).select_related("region").order_by("region__code")
+    candidates = (
+        Boundary.objects.filter(
+            min_lat__lte=lat, max_lat__gte=lat, min_lng__lte=lng, max_lng__gte=lng
+        )
+        .select_related("region")
+        .order_by("region__code")
+    )
     point = Point(lng, lat)
     for boundary in candidates:
         # covers, not contains: a point on a shared border belongs to the community with the

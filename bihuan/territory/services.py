@@ -32,6 +32,19 @@ def _require(actor: Any, capability: Capability) -> None:
         raise NotAllowed(_("Your roles do not allow this change."))
 
 
+def _require_area_editor(actor: Any, area: Area) -> None:
+    """System administrators everywhere; supervisors only for areas of their place."""
+    if actor is None or can(actor, Capability.TERRITORY_MANAGE):
+        return
+    from bihuan.territory.selectors import areas_visible_to
+
+    if not (
+        can(actor, Capability.AREA_RESPONSIBLES_MANAGE)
+        and areas_visible_to(actor).filter(pk=area.pk).exists()
+    ):
+        raise NotAllowed(_("Your roles do not allow this change."))
+
+
 def region_path(parent: Region | None, code: str) -> str:
     """The materialised path of a region with this code under this parent."""
     return f"{parent.path if parent else ''}{code}/"
@@ -182,10 +195,7 @@ def area_responsible_add(
     user: Any = None,
 ) -> AreaResponsible:
     """Name a responsible party of an area."""
-    if actor is not None and not (
-        can(actor, Capability.TERRITORY_MANAGE) or can(actor, Capability.AREA_RESPONSIBLES_MANAGE)
-    ):
-        raise NotAllowed(_("Your roles do not allow this change."))
+    _require_area_editor(actor, area)
     if not name.strip():
         raise ServiceError(_("A responsible party needs a name."), field="name")
     if phone and (not phone.isdigit() or not 7 <= len(phone) <= 20):
@@ -205,10 +215,7 @@ def area_responsible_add(
 @transaction.atomic
 def area_responsible_end(*, actor: Any, party: AreaResponsible) -> AreaResponsible:
     """A responsible party stands down; the record stays for history."""
-    if actor is not None and not (
-        can(actor, Capability.TERRITORY_MANAGE) or can(actor, Capability.AREA_RESPONSIBLES_MANAGE)
-    ):
-        raise NotAllowed(_("Your roles do not allow this change."))
+    _require_area_editor(actor, party.area)
     party = AreaResponsible.objects.select_for_update().get(pk=party.pk)
     if not party.is_active:
         return party

@@ -81,8 +81,13 @@ def region_detail(request: HttpRequest, code: str) -> HttpResponse:
     """One region: where it sits, what is below it, its areas, sentinels and departments."""
     _require(request, Capability.TERRITORY_READ)
     region = get_object_or_404(regions_visible_to(request.user), code=code)
-    visible = regions_visible_to(request.user)
-    ancestors = [r for r in region.ancestors() if visible.filter(pk=r.pk).exists()]
+    chain = region.ancestors()
+    shown = set(
+        regions_visible_to(request.user)
+        .filter(pk__in=[r.pk for r in chain])
+        .values_list("pk", flat=True)
+    )
+    ancestors = [r for r in chain if r.pk in shown]
     return render(
         request,
         "territory/region_detail.html",
@@ -128,8 +133,10 @@ def area_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "territory/area_detail.html",
         {
             "area": area,
-            "communities": area.communities.order_by("code"),
-            "schools": area.sentinels.filter(is_active=True),
+            "communities": regions_visible_to(request.user)
+            .filter(community_areas=area)
+            .order_by("code"),
+            "schools": sentinels_visible_to(request.user).filter(area=area, is_active=True),
             "responsibles": area_responsibles(area),
             "can_edit": _may_edit_responsibles(request),
             "form": ResponsibleForm(),

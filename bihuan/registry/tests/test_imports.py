@@ -38,6 +38,7 @@ from bihuan.registry.models import (
 )
 from bihuan.registry.normalize import normalize_name
 from bihuan.registry.normalize import pinyin_forms as reference_pinyin_forms
+from bihuan.registry.placement import resolve_community
 from bihuan.territory.models import Area, ImportStatus, Region
 
 Action = ImportRow.Action
@@ -277,10 +278,21 @@ def test_a_file_with_more_rows_than_allowed_fails_its_check_without_rows(
     monkeypatch.setattr(imports, "MAX_ROWS", 3)
     record = _upload(supervisor_xiaonan, _csv([*CLEAN, _row("第四家", 4)]))
     assert record.status == ImportStatus.FAILED
-    assert record.summary["error"] == gettext("The file has more than %(n)d rows.") % {"n": 3}
+    assert record.summary["file_error"] == gettext("The file has more than %(n)d rows.") % {"n": 3}
     assert not record.rows.exists()
     with pytest.raises(ServiceError):
         imports.institution_import_queue(actor=supervisor_xiaonan, record=record)
+
+
+def test_a_failed_check_shows_its_reason_on_the_report(
+    supervisor_xiaonan: User, xiaonan_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "MAX_ROWS", 3)
+    record = _upload(supervisor_xiaonan, _csv([*CLEAN, _row("第四家", 4)]))
+    content = xiaonan_client.get(f"/registry/import/{record.pk}/").content.decode()
+    message = gettext("The file has more than %(n)d rows.") % {"n": 3}
+    assert f'<p class="flash error">{message}</p>' in content
+    assert "/apply/" not in content
 
 
 def test_other_extensions_are_refused(supervisor_xiaonan: User) -> None:
@@ -510,32 +522,42 @@ def test_only_registry_managers_import(admin_system: User, coordinator_wenchang:
     assert not InstitutionImport.objects.exists()
 
 
-def test_rows_are_placed_by_code_address_or_position_as_the_dry_run_shows(
+def _square(region: Region, lng: float, lat: float, side: float = 0.1) -> None:
+    ring = [
+        [lng, lat],
+        [lng + side, lat],
+        [lng + side, lat + side],
+        [lng, lat + side],
+        [lng, lat],
+    ]
+    Boundary.objects.create(
+        region=region,
+        geometry={"type": "Polygon", "coordinates": [ring]},
+        min_lat=lat,
+        max_lat=lat + side,
+        min_lng=lng,
+        max_lng=lng + side,
+    )
+
+
+PLACED_ROWS = [
+    _row("按代码", 1, division_code=WENCHANG),
+    _row("按地址", 2, address="孝南区槐荫社区光明路3号"),
+    _row("按位置", 3, longitude="113.05", latitude="30.05", address="文昌社区"),
+    _row("按街道", 4, division_code="420902001000"),
+    _row("无处", 5),
+    _row("在边界上", 6, longitude="113.1", latitude="30.05"),
+]
+
+
+def test_rows_are_placed_by_position_code_or_address_as_the_dry_run_shows(
     supervisor_xiaonan: User,
 ) -> None:
     wenchang, huaiyin, qiankun = (_region(c) for c in (WENCHANG, "420902003002", "420902003003"))
-    Boundary.objects.create(
-        region=qiankun,
-        geometry={
-            "type": "Polygon",
-            "coordinates": [
-                [[113.0, 30.0], [113.1, 30.0], [113.1, 30.1], [113.0, 30.1], [113.0, 30.0]]
-            ],
-        },
-        min_lat=30.0,
-        max_lat=30.1,
-        min_lng=113.0,
-        max_lng=113.1,
-    )
+    _square(qiankun, 113.0, 30.0)
+    _square(huaiyin, 113.1, 30.0)
     area = Area.objects.get(name="广场学区片区")
-    rows = [
-        _row("按代码", 1, division_code=WENCHANG),
-        _row("按地址", 2, address="孝南区槐荫社区光明路3号"),
-        _row("按位置", 3, longitude="113.05", latitude="30.05", address="文昌社区"),
-        _row("按街道", 4, division_code="420902001000"),
-        _row("无处", 5),
-    ]
-    record = _upload(supervisor_xiaonan, _csv(rows))
+    record = _upload(supervisor_xiaonan, _csv(PLACED_ROWS))
     placed = {
         line: (f["region_id"], f["community_id"], f["area_id"])
         for line, f in ((r.line, r.data["fields"]) for r in record.rows.all())
@@ -547,7 +569,27 @@ def test_rows_are_placed_by_code_address_or_position_as_the_dry_run_shows(
         4: (qiankun.pk, qiankun.pk, area.pk),
         5: (street.pk, None, None),
         6: (_region().pk, None, None),
+        7: (huaiyin.pk, huaiyin.pk, area.pk),  # on the shared border: the lower code
     }
+
+
+def test_dry_run_places_rows_where_the_registry_placement_would(
+    supervisor_xiaonan: User,
+) -> None:
+    _square(_region("420902003003"), 113.0, 30.0)
+    _square(_region("420902003002"), 113.1, 30.0)
+    record = _upload(supervisor_xiaonan, _csv(PLACED_ROWS))
+    for row in record.rows.all():
+        fields = row.data["fields"]
+        raw_code = PLACED_ROWS[row.line - 2][list(imports.COLUMNS).index("division_code")]
+        institution = Institution(
+            region=_region(raw_code or XIAONAN),
+            address=fields["address"],
+            latitude=fields["latitude"] and Decimal(fields["latitude"]),
+            longitude=fields["longitude"] and Decimal(fields["longitude"]),
+        )
+        community = resolve_community(institution)
+        assert fields["community_id"] == (community.pk if community else None), row.line
 
 
 def test_gcj02_positions_are_stored_in_wgs84(supervisor_xiaonan: User) -> None:
@@ -723,6 +765,23 @@ def test_apply_writes_every_row_and_records_the_outcome(supervisor_xiaonan: User
     assert updated.actor == supervisor_xiaonan
     applied = Event.objects.get(verb="institution_import.applied")
     assert applied.after == record.outcome
+
+
+def test_an_update_moves_an_institution_to_the_community_the_file_names(
+    supervisor_xiaonan: User,
+) -> None:
+    keyed = _existing(supervisor_xiaonan, "小天才教育", region=XIAONAN, credit_code=_code(1))
+    record = _upload(supervisor_xiaonan, _csv([_row("小天才教育", 1, division_code=WENCHANG)]))
+    wenchang = _region(WENCHANG)
+    assert _line(record, 2).data["changes"] == {
+        "region_id": ["孝南区", "文昌社区"],
+        "community_id": ["", "文昌社区"],
+        "area_id": ["", "广场学区片区"],
+    }
+    _applied(supervisor_xiaonan, record)
+    keyed.refresh_from_db()
+    assert (keyed.region, keyed.community) == (wenchang, wenchang)
+    assert keyed.area is not None and keyed.area.name == "广场学区片区"
 
 
 def test_reimporting_the_same_file_changes_nothing(supervisor_xiaonan: User) -> None:

@@ -21,6 +21,7 @@ from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.selectors import assignments_of, departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
+from bihuan.core.forms import flash_form_errors
 from bihuan.core.text import normalize_query
 from bihuan.territory.models import Area, Sentinel
 from bihuan.territory.selectors import regions_visible_to
@@ -241,9 +242,7 @@ def assignment_grant(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.AssignmentForm(request.POST)
     form.fields["department"].queryset = departments_visible_to(request.user)  # type: ignore[attr-defined]
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        flash_form_errors(request, form)
         return redirect("accounts:user", pk=pk)
     data = form.cleaned_data
     region = regions_visible_to(request.user).filter(code=data["region_code"]).first()
@@ -312,9 +311,7 @@ def department_save(request: HttpRequest) -> HttpResponse:
     _require(request, Capability.DEPARTMENT_MANAGE)
     form = forms.DepartmentForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        flash_form_errors(request, form)
         return redirect("accounts:departments")
     data = form.cleaned_data
     region = regions_visible_to(request.user).filter(code=data["jurisdiction_code"]).first()

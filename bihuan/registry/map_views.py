@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from bihuan.accounts.policies import Capability, can
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
+from bihuan.core.forms import check_upload
 from bihuan.registry.boundaries import (
     BoundaryFileError,
     boundaries_import,
@@ -203,15 +204,11 @@ class BoundaryUploadForm(forms.Form):
     )
 
     def clean_file(self) -> UploadedFile:
-        upload: UploadedFile = self.cleaned_data["file"]
-        if upload.size is not None and upload.size > settings.IMPORT_MAX_BYTES:
-            raise forms.ValidationError(
-                _("The file is larger than %(mb)d MB.")
-                % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)}
-            )
-        if not (upload.name or "").lower().endswith((".geojson", ".json")):
-            raise forms.ValidationError(_("Only .geojson and .json files are accepted."))
-        return upload
+        return check_upload(
+            self.cleaned_data["file"],
+            (".geojson", ".json"),
+            _("Only .geojson and .json files are accepted."),
+        )
 
 
 @login_required

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from bihuan.accounts.policies import Capability, can
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
+from bihuan.core.forms import flash_form_errors
 from bihuan.registry import forms, merge, services
 from bihuan.registry.history import history_entries, institution_merged_from
 from bihuan.registry.models import Institution, MatchCandidate, MatchStatus, Source
@@ -234,12 +235,6 @@ def institution_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "registry/form.html", {"form": form, "institution": institution})
 
 
-def _flash_errors(request: HttpRequest, form: Any) -> None:
-    for errors in form.errors.values():
-        for error in errors:
-            messages.error(request, str(error))
-
-
 @login_required
 @require_POST
 def institution_status(request: HttpRequest, pk: int) -> HttpResponse:
@@ -247,7 +242,7 @@ def institution_status(request: HttpRequest, pk: int) -> HttpResponse:
     institution = _managed(request, pk)
     form = forms.StatusForm(request.POST)
     if not form.is_valid():
-        _flash_errors(request, form)
+        flash_form_errors(request, form)
         return redirect("registry:institution", pk=pk)
     try:
         services.institution_set_status(
@@ -266,7 +261,7 @@ def institution_blacklist(request: HttpRequest, pk: int) -> HttpResponse:
     institution = _managed(request, pk)
     form = forms.BlacklistForm(request.POST)
     if not form.is_valid():
-        _flash_errors(request, form)
+        flash_form_errors(request, form)
         return redirect("registry:institution", pk=pk)
     try:
         services.institution_set_blacklist(
@@ -290,7 +285,7 @@ def course_add(request: HttpRequest, pk: int) -> HttpResponse:
     institution = _managed(request, pk)
     form = forms.CourseForm(request.POST)
     if not form.is_valid():
-        _flash_errors(request, form)
+        flash_form_errors(request, form)
         return redirect("registry:institution", pk=pk)
     try:
         services.course_add(actor=request.user, institution=institution, **form.cleaned_data)
@@ -330,7 +325,7 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(_open_pairs(request), pk=pk)
     form = forms.DecisionForm(request.POST)
     if not form.is_valid():
-        _flash_errors(request, form)
+        flash_form_errors(request, form)
         return redirect("registry:review")
     try:
         merge.review_decide(actor=request.user, candidate=candidate, same=form.cleaned_data["same"])

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.core.forms import check_upload
 from bihuan.territory.models import ResponsiblePartyKind
 
 
@@ -17,16 +17,11 @@ class RegionImportForm(forms.Form):
     )
 
     def clean_file(self) -> UploadedFile:
-        upload: UploadedFile = self.cleaned_data["file"]
-        if upload.size is not None and upload.size > settings.IMPORT_MAX_BYTES:
-            raise forms.ValidationError(
-                _("The file is larger than %(mb)d MB.")
-                % {"mb": settings.IMPORT_MAX_BYTES // (1024 * 1024)}
-            )
-        name = (upload.name or "").lower()
-        if not name.endswith((".csv", ".xlsx")):
-            raise forms.ValidationError(_("Only .csv and .xlsx files are accepted."))
-        return upload
+        return check_upload(
+            self.cleaned_data["file"],
+            (".csv", ".xlsx"),
+            _("Only .csv and .xlsx files are accepted."),
+        )
 
 
 class ResponsibleForm(forms.Form):

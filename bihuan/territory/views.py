@@ -15,6 +15,7 @@ from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.selectors import departments_visible_to, users_visible_to
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
+from bihuan.core.forms import flash_form_errors
 from bihuan.core.text import normalize_query
 from bihuan.territory import imports, services
 from bihuan.territory.forms import RegionImportForm, ResponsibleForm, ResponsibleKindForm
@@ -159,9 +160,7 @@ def area_responsible_add(request: HttpRequest, pk: int) -> HttpResponse:
     area = get_object_or_404(areas_visible_to(request.user), pk=pk)
     form = ResponsibleForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        flash_form_errors(request, form)
         return redirect("territory:area", pk=pk)
     try:
         services.area_responsible_add(actor=request.user, area=area, **form.cleaned_data)

@@ -8,7 +8,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from bihuan.core.masking import mask_phone
-from bihuan.territory.models import Area, ImportStatus, Region
+from bihuan.core.models import ImportRecord, ImportStatus, RowImportRecord
+from bihuan.territory.models import Area, Region
 
 
 class Category(models.TextChoices):
@@ -272,48 +273,21 @@ class MatchCandidate(models.Model):
         return f"{self.institution} ≈ {self.candidate}"
 
 
-class InstitutionImport(models.Model):
+class InstitutionImport(RowImportRecord):
     """An uploaded registry file, kept with its dry-run report and the outcome of applying it."""
 
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("uploaded by"),
-    )
     # Where rows without a division code are placed, and the scope the import may write to.
     region = models.ForeignKey(
         Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("region")
     )
     file = models.FileField(_("file"), upload_to="imports/institutions/%Y/%m/")
-    original_name = models.CharField(_("file name"), max_length=200)
-    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
-    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
-    status = models.CharField(
-        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.CHECKED
-    )
-    total = models.PositiveIntegerField(_("rows"), default=0)
-    processed = models.PositiveIntegerField(_("processed"), default=0)
-    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
     # Counts of the dry run (create / update / match / error) and of the applied import.
     summary = models.JSONField(_("summary"), default=dict)
-    outcome = models.JSONField(_("outcome"), default=dict)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("institution import")
         verbose_name_plural = _("institution imports")
-
-    def __str__(self) -> str:
-        return self.original_name
-
-    @property
-    def percent(self) -> int:
-        return int(self.processed * 100 / self.total) if self.total else 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
 
 
 class ImportRow(models.Model):
@@ -356,26 +330,17 @@ class ImportRow(models.Model):
         return f"{self.batch} #{self.line}"
 
 
-class BoundaryImport(models.Model):
+class BoundaryImport(ImportRecord):
     """An uploaded GeoJSON of community outlines, with what it changed and which institutions moved.
 
     ``features`` has one entry per feature (code, name, action, and why an outline was repaired);
     ``moved`` one per institution whose community changed: institution id, name, from and to codes.
     """
 
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("uploaded by"),
-    )
     file = models.FileField(_("file"), upload_to="imports/boundaries/%Y/%m/")
-    original_name = models.CharField(_("file name"), max_length=200)
-    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
     datum = models.CharField(
         _("datum received"), max_length=8, choices=Datum.choices, default=Datum.WGS84
     )
-    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
     status = models.CharField(
         _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
     )
@@ -388,10 +353,3 @@ class BoundaryImport(models.Model):
         ordering = ["-created_at", "-pk"]
         verbose_name = _("boundary import")
         verbose_name_plural = _("boundary imports")
-
-    def __str__(self) -> str:
-        return self.original_name
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)

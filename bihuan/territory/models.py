@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from bihuan.core.masking import mask_phone
+from bihuan.core.models import ImportStatus as ImportStatus  # re-exported for older imports
+from bihuan.core.models import RowImportRecord
 from bihuan.territory import codes
 
 
@@ -209,49 +211,14 @@ class Sentinel(models.Model):
         return self.name
 
 
-class ImportStatus(models.TextChoices):
-    CHECKED = "checked", _("checked (dry run)")
-    QUEUED = "queued", _("queued")
-    RUNNING = "running", _("running")
-    DONE = "done", _("done")
-    FAILED = "failed", _("failed")
-
-
-class RegionImport(models.Model):
+class RegionImport(RowImportRecord):
     """An uploaded region file, kept with its dry-run report and the outcome of applying it."""
 
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("uploaded by"),
-    )
     file = models.FileField(_("file"), upload_to="imports/regions/%Y/%m/")
-    original_name = models.CharField(_("file name"), max_length=200)
-    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
-    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
-    status = models.CharField(
-        _("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.CHECKED
-    )
     # One entry per data row: line, code, name, action (create/update/unchanged/error), error.
     report = models.JSONField(_("report"), default=list)
-    total = models.PositiveIntegerField(_("rows"), default=0)
-    processed = models.PositiveIntegerField(_("processed"), default=0)
-    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
-    outcome = models.JSONField(_("outcome"), default=dict)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("region import")
         verbose_name_plural = _("region imports")
-
-    def __str__(self) -> str:
-        return self.original_name
-
-    @property
-    def percent(self) -> int:
-        return int(self.processed * 100 / self.total) if self.total else 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)

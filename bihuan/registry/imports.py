@@ -31,7 +31,7 @@ after, through ``event_record``). Created institutions get no event each: the im
 ``institution_import.applied`` event with the counts, and its ImportRows, kept with the original
 file, say which line created which institution. One event per created row would double the
 writes of a 100,000-row import and pass ``event_record`` one row at a time; a bulk variant of
-``event_record`` would lift this (see the report of the change that added this module).
+``event_record`` in ``bihuan.audit.services`` would let the apply log each creation at bulk speed.
 
 Speed: rows are validated with the registry services' own checks (``clean_credit_code``,
 ``clean_phone``, ``to_wgs84``) and written with ``bulk_create``/``bulk_update``, not through
@@ -43,7 +43,9 @@ an STRtree), so the dry run shows where each row will go and applying needs no q
 
 Memory stays flat as files grow: files are read as streams (csv over a decoded text stream,
 openpyxl in read-only mode), rows pass in batches, and the keys already seen in the file are kept
-in a private temporary SQLite database on disk rather than in a Python set.
+in a private temporary SQLite database on disk rather than in a Python set. XLSX cells are read
+as last computed (``data_only``); a second read-only pass over the same sheet, in step, tells
+which of them are formulas that were never computed (files written by scripts).
 """
 
 from __future__ import annotations
@@ -398,7 +400,9 @@ def _opened(record: InstitutionImport, *, formulas: bool = True) -> Iterator[Tab
 def _count_rows(record: InstitutionImport) -> int:
     """Data rows of the file (blank rows aside), counted by a first streaming pass."""
     with _opened(record, formulas=False) as table:
-        if record.encoding == "xlsx" and table.size_hint is not None:
+        # A workbook's own dimension is trusted when plausible; cells emptied after use can
+        # stretch it to Excel's last row, so a larger one is counted.
+        if table.size_hint is not None and table.size_hint <= MAX_ROWS:
             return table.size_hint
         return sum(1 for _line, cells, _f in table.rows if any(cells))
 

@@ -355,6 +355,19 @@ def test_xlsx_formula_without_a_saved_result_is_a_row_error_naming_the_cell(
     assert expected in _errors(record)[3]
 
 
+def test_an_xlsx_stretched_to_the_last_excel_row_is_counted_by_its_cells(
+    supervisor_xiaonan: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "MAX_ROWS", 3)
+    data = _xlsx(CLEAN)
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    stretched = re.sub(r'<dimension ref="[^"]*"', '<dimension ref="A1:M1048576"', sheet)
+    assert stretched != sheet
+    data = _rewrite(data, {"xl/worksheets/sheet1.xml": stretched.encode()})
+    record = _upload(supervisor_xiaonan, data, "registry.xlsx")
+    assert (record.status, record.total) == (ImportStatus.CHECKED, 3)
+
+
 def test_numbers_typed_as_numbers_in_xlsx_are_read_as_written(supervisor_xiaonan: User) -> None:
     data = _xlsx(
         [["小天才教育", 13900001111, int(WENCHANG), 113.92, 30.92, 120]],

@@ -13,7 +13,16 @@ from django.db import connection
 
 from bihuan.accounts.models import User
 from bihuan.audit import triggers
+from bihuan.core.workdays import calendar_forget
 from bihuan.demo.loader import load_demo
+
+
+@pytest.fixture(autouse=True)
+def _fresh_working_day_calendar() -> Iterator[None]:
+    # The calendar is cached in-process; a test's changes to it roll back, so must its copy.
+    calendar_forget()
+    yield
+    calendar_forget()
 
 
 @pytest.fixture
@@ -69,6 +78,21 @@ def inspector_wenchang(demo_city: dict[str, int]) -> User:
 @pytest.fixture
 def officer_market(demo_city: dict[str, int]) -> User:
     return _persona("market")
+
+
+@pytest.fixture
+def officer_education_xiaonan(demo_city: dict[str, int]) -> User:
+    return _persona("xnjiaoyu")
+
+
+@pytest.fixture
+def officer_market_xiaonan(demo_city: dict[str, int]) -> User:
+    return _persona("xnmarket")
+
+
+@pytest.fixture
+def officer_police(demo_city: dict[str, int]) -> User:
+    return _persona("gongan")
 
 
 @pytest.fixture

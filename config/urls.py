@@ -11,6 +11,11 @@ urlpatterns = [
     path("territory/", include("bihuan.territory.urls")),
     path("registry/", include("bihuan.registry.urls")),
     path("audit/", include("bihuan.audit.urls")),
+    path("leads/", include("bihuan.leads.urls")),
+    path("cases/", include("bihuan.cases.urls")),
+    path("notifications/", include("bihuan.notifications.urls")),
+    path("calendar/", include("bihuan.core.urls_calendar")),
+    path("taxonomy/", include("bihuan.leads.urls_taxonomy")),
 ]
 
 handler404 = "bihuan.core.views.not_found"

@@ -22,9 +22,16 @@ _ENTRIES = [
     ("registry:review", _("Possible duplicates"), Capability.REGISTRY_MANAGE),
     ("registry:import_upload", _("Import institutions"), Capability.REGISTRY_MANAGE),
     ("registry:boundaries", _("Boundaries"), Capability.TERRITORY_MANAGE),
+    ("leads:inbox", _("Work orders"), Capability.ORDER_HANDLE),
+    ("leads:queue", _("Leads"), Capability.LEAD_TRIAGE),
+    ("leads:joint_list", _("Joint operations"), Capability.LEAD_TRIAGE),
+    ("leads:report", _("Report a lead"), Capability.LEAD_REPORT),
+    ("cases:list", _("Cases"), Capability.CASE_RECORD),
     ("accounts:users", _("Users"), Capability.USER_READ),
     ("territory:import", _("Import regions"), Capability.TERRITORY_MANAGE),
     ("territory:responsible_kinds", _("Party kinds"), Capability.TERRITORY_MANAGE),
+    ("calendar:year", _("Holiday calendar"), Capability.CALENDAR_MANAGE),
+    ("taxonomy:types", _("Violation taxonomy"), Capability.TAXONOMY_MANAGE),
     ("audit:events", _("Audit log"), Capability.AUDIT_READ),
 ]
 

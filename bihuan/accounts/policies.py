@@ -21,6 +21,12 @@ class Capability(StrEnum):
     REGISTRY_READ = "registry.read"
     REGISTRY_MANAGE = "registry.manage"  # import, edit, approve field finds, merge
     INSTITUTION_CONTACT_READ = "registry.contact.read"  # unmasked operator phone
+    CALENDAR_MANAGE = "calendar.manage"  # holidays and make-up working days
+    TAXONOMY_MANAGE = "taxonomy.manage"  # violation types, groups' deadlines, routing rules
+    LEAD_REPORT = "lead.report"  # enter or report a lead
+    LEAD_TRIAGE = "lead.triage"  # accept, classify, dispatch, verify, close, urge, joint operations
+    ORDER_HANDLE = "order.handle"  # sign, reply, return, ask for an extension
+    CASE_RECORD = "case.record"  # record enforcement outcomes and refunds
 
 
 _READ_PLACES = {Capability.TERRITORY_READ, Capability.REGISTRY_READ}
@@ -35,6 +41,8 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.TERRITORY_READ,
             Capability.USER_READ,
             Capability.REGISTRY_READ,
+            Capability.CALENDAR_MANAGE,
+            Capability.TAXONOMY_MANAGE,
         }
     ),
     Role.SECURITY_ADMIN: frozenset(
@@ -54,6 +62,9 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.REGISTRY_READ,
             Capability.REGISTRY_MANAGE,
             Capability.INSTITUTION_CONTACT_READ,
+            Capability.LEAD_REPORT,
+            Capability.LEAD_TRIAGE,
+            Capability.CASE_RECORD,
         }
     ),
     Role.COORDINATOR: frozenset(
@@ -62,11 +73,15 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.USER_READ,
             Capability.REGISTRY_READ,
             Capability.INSTITUTION_CONTACT_READ,
+            Capability.LEAD_REPORT,
         }
     ),
     Role.INSPECTOR: frozenset(_READ_PLACES),
-    Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES),
-    Role.OFFICER: frozenset(_READ_PLACES | {Capability.INSTITUTION_CONTACT_READ}),
+    Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES | {Capability.LEAD_REPORT}),
+    Role.OFFICER: frozenset(
+        _READ_PLACES
+        | {Capability.INSTITUTION_CONTACT_READ, Capability.ORDER_HANDLE, Capability.CASE_RECORD}
+    ),
     Role.AREA_RESPONSIBLE: frozenset(_READ_PLACES),
 }
 

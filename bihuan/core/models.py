@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -56,3 +58,55 @@ class RowImportRecord(ImportRecord):
     @property
     def percent(self) -> int:
         return int(self.processed * 100 / self.total) if self.total else 0
+
+
+class CalendarDay(models.Model):
+    """One exception to the weekday rule: a holiday, or a weekend make-up working day (调休)."""
+
+    date = models.DateField(_("date"))
+    is_workday = models.BooleanField(
+        _("working day"),
+        help_text=_("Unticked: a holiday. Ticked: a make-up working day on a weekend."),
+    )
+    name = models.CharField(_("name"), max_length=50)
+    # Withdrawing an entry clears this; the row stays as history.
+    is_active = models.BooleanField(_("active"), default=True)
+    # From the State Council's yearly notice (部分节假日安排的通知), not a local change.
+    is_official = models.BooleanField(_("official"), default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["date", "-created_at"]
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=models.Q(is_active=True),
+                name="calendar_day_one_active_per_date",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(date__gte=date(2000, 1, 1), date__lte=date(2100, 12, 31)),
+                name="calendar_day_date_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date.isoformat()} {self.name}"

@@ -104,4 +104,7 @@ USERS: list[tuple[str, str, str, str, str, str | None]] = [
     ("market", "林涛", "13900000010", "officer", XIAOGAN, "市市场监管局"),
     ("school", "何芳", "13900000011", "school_sentinel", WENCHANG, "体育路学校"),
     ("pianqu", "周明", "13800001001", "area_responsible", GUANGCHANG, "广场学区片区"),
+    ("xnjiaoyu", "黄磊", "13900000012", "officer", XIAONAN, "孝南区教育局"),
+    ("xnmarket", "郭强", "13900000013", "officer", XIAONAN, "孝南区市场监管局"),
+    ("gongan", "马骏", "13900000014", "officer", XIAOGAN, "市公安局"),
 ]

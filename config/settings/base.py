@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,10 @@ INSTALLED_APPS = [
     "bihuan.territory",
     "bihuan.accounts",
     "bihuan.registry",
+    "bihuan.leads",
+    "bihuan.cases",
+    "bihuan.notifications",
+    "bihuan.jobs",
     "bihuan.demo",
 ]
 
@@ -70,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "bihuan.accounts.context_processors.navigation",
+                "bihuan.notifications.context_processors.unread_notifications",
             ],
         },
     }
@@ -132,6 +138,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Largest territory or registry file accepted for import.
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Largest evidence file (photo or PDF) attached to a lead or a reply.
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 # Background tiles of the registry map (a Leaflet URL template with {z}/{x}/{y}); empty draws the
 # outlines and points on a plain background, so the map works on a closed network. The tiles must
 # be in WGS-84 (or CGCS2000): positions are stored in WGS-84 and are not shifted to GCJ-02.
@@ -146,11 +154,28 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "bihuan@localhost")
 
-TASKS = {
-    "default": {
-        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-    }
-}
+# Where emails link to (scheme and host, e.g. https://bihuan.example.gov.cn); empty leaves paths.
+BIHUAN_BASE_URL = env_str("BASE_URL", "")
+
+# The task queue: the database by default (worker: `manage.py db_worker`), or Redis through RQ
+# with TASKS_BACKEND=django_tasks_rq.RQBackend (worker:
+# `manage.py rqworker --job-class django_tasks_rq.Job default`).
+TASKS_BACKEND = env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")
+TASKS: dict[str, dict[str, Any]] = {"default": {"BACKEND": TASKS_BACKEND}}
+if TASKS_BACKEND == "django_tasks_rq.RQBackend":
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60 * 60}}
+    TASKS["default"]["QUEUES"] = list(RQ_QUEUES)
+
+# Periodic jobs enqueued by `manage.py run_scheduler`, each slot once however many schedulers run:
+#   {"name": "overdue_scan", "task": "bihuan.leads.tasks.overdue_scan", "every_minutes": 10}
+#   {"name": "daily_digest", "task": "bihuan.….tasks.daily_digest", "daily_at": "08:00"}
+# daily_at is Asia/Shanghai time. The task receives its slot as an ISO 8601 string.
+BIHUAN_SCHEDULE: list[dict[str, Any]] = [
+    {"name": "overdue_scan", "task": "bihuan.leads.tasks.overdue_scan", "every_minutes": 10},
+    {"name": "daily_digest", "task": "bihuan.leads.tasks.daily_digest", "daily_at": "08:00"},
+]
 
 LOGGING = {
     "version": 1,

@@ -51,6 +51,8 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
             C.TERRITORY_READ,
             C.USER_READ,
             C.REGISTRY_READ,
+            C.CALENDAR_MANAGE,
+            C.TAXONOMY_MANAGE,
         }
     ),
     "admin_security": frozenset(
@@ -58,14 +60,33 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     "admin_audit": frozenset({C.AUDIT_READ}),
     "supervisor_city": PLACE_READER
-    | {C.USER_READ, C.AREA_RESPONSIBLES_MANAGE, C.REGISTRY_MANAGE, C.INSTITUTION_CONTACT_READ},
+    | {
+        C.USER_READ,
+        C.AREA_RESPONSIBLES_MANAGE,
+        C.REGISTRY_MANAGE,
+        C.INSTITUTION_CONTACT_READ,
+        C.LEAD_REPORT,
+        C.LEAD_TRIAGE,
+        C.CASE_RECORD,
+    },
     "supervisor_xiaonan": PLACE_READER
-    | {C.USER_READ, C.AREA_RESPONSIBLES_MANAGE, C.REGISTRY_MANAGE, C.INSTITUTION_CONTACT_READ},
-    "coordinator_wenchang": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ},
-    "coordinator_huaiyin": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ},
+    | {
+        C.USER_READ,
+        C.AREA_RESPONSIBLES_MANAGE,
+        C.REGISTRY_MANAGE,
+        C.INSTITUTION_CONTACT_READ,
+        C.LEAD_REPORT,
+        C.LEAD_TRIAGE,
+        C.CASE_RECORD,
+    },
+    "coordinator_wenchang": PLACE_READER
+    | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
+    "coordinator_huaiyin": PLACE_READER
+    | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
     "inspector_wenchang": PLACE_READER,
-    "officer_market": PLACE_READER | {C.INSTITUTION_CONTACT_READ},
-    "school_tiyulu": PLACE_READER,
+    "officer_market": PLACE_READER
+    | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD},
+    "school_tiyulu": PLACE_READER | {C.LEAD_REPORT},
     "area_guangchang": PLACE_READER,
 }
 

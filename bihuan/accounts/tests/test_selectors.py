@@ -67,15 +67,18 @@ EVERYONE = {
     "pianqu",
     "xiaochang",
     "jiangan",
+    "xnjiaoyu",
+    "xnmarket",
+    "gongan",
 }
 OF_WENCHANG = {"wenchang", "yangtiezhu", "inspector2", "school"}
-OF_XIAONAN = OF_WENCHANG | {"xiaonan", "huaiyin", "pianqu"}
+OF_XIAONAN = OF_WENCHANG | {"xiaonan", "huaiyin", "pianqu", "xnjiaoyu", "xnmarket"}
 USERS: dict[str, set[str]] = {
     "admin_system": EVERYONE,
     "admin_security": EVERYONE,
     "admin_audit": {"auditor"},
     # Never the administrators, though their role is held at 孝感市.
-    "supervisor_city": OF_XIAONAN | {"supervisor", "market", "xiaochang"},
+    "supervisor_city": OF_XIAONAN | {"supervisor", "market", "gongan", "xiaochang"},
     "supervisor_xiaonan": OF_XIAONAN,
     "coordinator_wenchang": OF_WENCHANG,
     "coordinator_huaiyin": {"huaiyin"},

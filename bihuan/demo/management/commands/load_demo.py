@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 
 from bihuan.demo.data import DEMO_PASSWORD, USERS
 from bihuan.demo.loader import load_demo
+from bihuan.leads.demo import load_demo_leads
 from bihuan.registry.demo import load_demo_registry
 
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
         "Load the demo city: Xiaogan's real division codes (孝感市 420900, its seven county-level "
         "divisions, Xiaonan's urban streets), 文昌社区 and 体育路学校, the nine departments, one "
         "area with its responsible parties, one demo account per role, and a registry of about 300 "
-        "synthetic institutions with near-duplicates for the matcher. Synthetic records are "
+        "synthetic institutions with near-duplicates for the matcher, and three leads (a tip "
+        "waiting for triage, one in the departments' hands, one closed). Synthetic records are "
         "marked as such. Running it again creates nothing new."
     )
 
@@ -32,6 +34,8 @@ class Command(BaseCommand):
         registry = load_demo_registry()
         summary = ", ".join(f"{k} {v}" for k, v in registry.items())
         self.stdout.write(self.style.SUCCESS(f"Demo registry loaded (created: {summary})."))
+        leads = load_demo_leads()
+        self.stdout.write(self.style.SUCCESS(f"Demo leads loaded (created: {leads['leads']})."))
         if not options["quiet_logins"]:
             self.stdout.write(f"Demo password for every account: {DEMO_PASSWORD}")
             for username, display, _phone, role, _region, _extra in USERS:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class LeadsConfig(AppConfig):
+    name = "bihuan.leads"
+    label = "leads"
+    verbose_name = "Leads and work orders"

@@ -1,0 +1,7 @@
+"""The loop's pages: the bureau's (triage, leads, joint operations) and the departments' (orders)."""
+
+from bihuan.leads import urls_bureau, urls_orders
+
+app_name = "leads"
+
+urlpatterns = urls_bureau.urlpatterns + urls_orders.urlpatterns

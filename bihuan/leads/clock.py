@@ -82,7 +82,7 @@ def overdue_scan(now: datetime | None = None) -> ScanResult:
                     order=order,
                     note=_("Overdue since %(due)s.")
                     % {"due": timezone.localtime(due).strftime("%Y-%m-%d %H:%M")},
-                    due_key=f"urge:{due.isoformat()}",
+                    due_key=f"urge:{due:%Y%m%dT%H%M%S.%f%z}",
                 )
                 result.urged += 1
         # Escalation: only orders already urged for this deadline, and at least N working days late.
@@ -107,7 +107,7 @@ def overdue_scan(now: datetime | None = None) -> ScanResult:
                     order=order,
                     note=_("%(days)d working days overdue: escalated.")
                     % {"days": working_days_between(due, now)},
-                    due_key=f"escalate:{due.isoformat()}",
+                    due_key=f"escalate:{due:%Y%m%dT%H%M%S.%f%z}",
                 )
                 result.escalated += 1
     result.leads_overdue = _bureau_overdue(now)

@@ -139,8 +139,8 @@ def leads_with_orders_but_no_lead_order() -> Iterator[Problem]:
 
 def lead_status_against_orders() -> Iterator[Problem]:
     # One count per live status gives the exact multiset of the lead's live order statuses.
-    counts = {
-        status: Count("work_orders", filter=Q(work_orders__status=status))
+    counts: dict[str, Count] = {
+        str(status): Count("work_orders", filter=Q(work_orders__status=status))
         for status in sorted(ORDER_LIVE)
     }
     rows = Lead.objects.filter(status__in=LEAD_WITH_ORDERS).annotate(

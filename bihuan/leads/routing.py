@@ -91,6 +91,12 @@ class Routing:
         return [*([self.lead] if self.lead else []), *self.assisting]
 
 
+def _code_key(code: str) -> tuple[str, int, str]:
+    """B9 before B10: the letter, then the number, then the text for anything else."""
+    number = code[1:]
+    return (code[:1], int(number) if number.isdigit() else 0, code)
+
+
 def resolve_kind(kind: str, category: str) -> str:
     """A department kind, with "competent" replaced by the category's licensing department."""
     if kind == COMPETENT:
@@ -141,7 +147,7 @@ def route(
     """Route a lead with these violation types; see the module docstring for the order."""
     if not types:
         raise ValueError("a lead is routed by its violation types; it has none")
-    ordered = sorted(types, key=lambda t: (-t.severity, t.code))
+    ordered = sorted(types, key=lambda t: (-t.severity, _code_key(t.code)))
     # kind → reasons, in the order first met; the first type decides the lead kind.
     wanted: dict[str, list[Why]] = {}
     lead_kind = ""
@@ -168,8 +174,12 @@ def route(
         lead_dept = department_for(EDUCATION, departments, region_path)
         if lead_dept is None:
             return routing  # nobody at all: the service refuses to dispatch
-        lead_why = (*lead_why, Why("fallback", ordered[0].code, EDUCATION))
-        wanted.pop(EDUCATION, None)
+        # Education may also be wanted as assisting: keep those reasons on the lead.
+        lead_why = (
+            *lead_why,
+            Why("fallback", ordered[0].code, EDUCATION),
+            *wanted.pop(EDUCATION, ()),
+        )
     routing.lead = Routed(lead_dept.department_id, lead_dept.kind, "lead", lead_why)
     for kind, whys in wanted.items():
         dept = department_for(kind, departments, region_path)

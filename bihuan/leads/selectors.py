@@ -56,7 +56,9 @@ def may_see_reporter(user: object, lead: Lead) -> bool:
     """Only the bureau sees who reported; a department never does, nor does anyone for anonymity."""
     if lead.is_anonymous:
         return False
-    return may_triage(user, lead) or lead.reporter_id == getattr(user, "pk", None)
+    return may_triage(user, lead) or (
+        lead.reporter_id is not None and lead.reporter_id == getattr(user, "pk", None)
+    )
 
 
 def work_orders_visible_to(user: object) -> QuerySet[WorkOrder]:

@@ -595,7 +595,10 @@ def lead_dispatch(*, actor: Any, lead: Lead) -> Lead:
     lead = _lock_lead(lead)
     _require_triage(actor, lead)
     if lead.status != LeadStatus.ACCEPTED:
-        _move_lead(lead, LeadStatus.DISPATCHED)  # raises the clear message
+        raise ServiceError(
+            _("Only an accepted lead can be dispatched; it is “%(s)s”. Reload the page.")
+            % {"s": lead.get_status_display()}
+        )
     types = list(lead.violation_types.select_related("group"))
     if not types:
         raise ServiceError(_("Classify the lead before dispatching it."))
@@ -731,6 +734,8 @@ def attachment_add(
     """Add evidence to an open lead (the bureau) or to an order's reply (its department)."""
     lead = _lock_lead(lead)
     if work_order is not None:
+        if work_order.lead_id != lead.pk:
+            raise NotAllowed(_("Only an officer of this department may do this."))
         _require_handler(actor, work_order)
     else:
         _require_triage(actor, lead)
@@ -757,6 +762,12 @@ def work_order_sign(*, actor: Any, order: WorkOrder) -> WorkOrder:
     """签收: the department takes the order; the reply clock starts."""
     lead, order = _lock_order(order)
     _require_handler(actor, order)
+    # The other moves into "signed" (redo, refused return, reopening) are the bureau's.
+    if order.status != OrderStatus.AWAITING:
+        raise ServiceError(
+            _("Only an order awaiting signature can be signed; it is “%(s)s”. Reload the page.")
+            % {"s": order.get_status_display()}
+        )
     before = snapshot(order, ORDER_FIELDS)
     _move_order(order, OrderStatus.SIGNED)
     now = _now()
@@ -970,6 +981,19 @@ def work_order_reassign(
     refresh_lead(lead, now=now)
     lead.save()
     _order_event(actor, "work_order.reassigned", order, before, to=successor.pk, note=note)
+    # A joint operation still waiting for the bureau follows the lead's departments.
+    for operation in lead.joint_operations.filter(status=JointStatus.PROPOSED):
+        operation.departments.remove(order.department_id)
+        operation.departments.add(department)
+        event_record(
+            actor=actor,
+            verb="joint.departments_changed",
+            obj=operation,
+            after={
+                "status": operation.status,
+                "departments": sorted(operation.departments.values_list("pk", flat=True)),
+            },
+        )
     _order_event(actor, "work_order.created", successor, None, reason=successor.reason)
     _notify_later(
         _officers_of(department.pk, lead.region),

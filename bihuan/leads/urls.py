@@ -1,4 +1,4 @@
-"""The loop's pages: the bureau's (triage, leads, joint operations) and the departments' (orders)."""
+"""The loop's pages: the bureau's (triage, leads, joint operations) and the departments'."""
 
 from bihuan.leads import urls_bureau, urls_orders
 

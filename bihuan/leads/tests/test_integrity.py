@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -337,13 +338,13 @@ def test_check_loop_explains_itself_in_help() -> None:
 
 
 def test_the_number_of_queries_does_not_grow_with_the_leads(
-    story: Story, django_assert_max_num_queries: Callable[..., object]
+    story: Story, django_assert_max_num_queries: Callable[..., AbstractContextManager[object]]
 ) -> None:
     school = User.objects.get(username="school")
     for n in range(5):
         school_report(school, description=f"线索 {n}")
     # One query per check, five for the order states: not one per lead or order.
-    with django_assert_max_num_queries(len(CHECKS) + 4):  # type: ignore[operator]
+    with django_assert_max_num_queries(len(CHECKS) + 4):
         assert loop_problems() == []
 
 

@@ -301,7 +301,6 @@ def test_route_without_types_is_refused() -> None:
 # marks once routing.py is fixed.
 
 
-@pytest.mark.xfail(strict=True, reason="fallback drops education's own reasons to assist")
 def test_fallback_to_education_keeps_educations_reasons_to_assist() -> None:
     decided = route(
         [_type("F1", "fire_rescue", ("education",), severity=3)],
@@ -314,7 +313,6 @@ def test_fallback_to_education_keeps_educations_reasons_to_assist() -> None:
     assert Why("default", "F1", "education") in decided.lead.why
 
 
-@pytest.mark.xfail(strict=True, reason="codes compare as text: A10 sorts before A9")
 def test_equal_severity_the_lowest_code_number_leads() -> None:
     decided = route(
         [_type("A10", "market"), _type("A9", "fire_rescue")],

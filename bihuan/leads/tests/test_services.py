@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from bihuan.accounts import services as account_services
 from bihuan.accounts.models import User
@@ -63,6 +63,13 @@ def demo_city(db: None) -> dict[str, int]:
 @pytest.fixture(autouse=True)
 def _media(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    # The routing explanation is stored in the language of the request that dispatched.
+    with translation.override("en"):
+        yield
 
 
 def _refused(
@@ -451,6 +458,7 @@ def test_merge_across_places_needs_both_places(supervisor_xiaonan: User) -> None
 # ---------------------------------------------------------------------------- dispatch
 
 
+@pytest.mark.usefixtures("english")
 def test_b3_goes_to_the_district_bureau_with_the_district_market_regulator_assisting(
     supervisor_xiaonan: User,
 ) -> None:
@@ -472,6 +480,7 @@ def test_dispatch_keeps_the_routing_decision_on_the_lead(supervisor_xiaonan: Use
     assert [d["role"] for d in lead.routing["departments"]] == ["lead", "assist"]
 
 
+@pytest.mark.usefixtures("english")
 def test_routing_rule_changes_where_the_lead_goes(supervisor_xiaonan: User) -> None:
     rule = RoutingRule.objects.create(
         violation_type=f.types("B3")[0],
@@ -812,6 +821,7 @@ def test_refusing_a_return_needs_a_note(
     )
 
 
+@pytest.mark.usefixtures("english")
 def test_reassign_creates_a_successor_in_the_same_role(
     story: Lead, supervisor_xiaonan: User, officer_market_xiaonan: User
 ) -> None:

@@ -3,10 +3,12 @@ refusal leaves the taxonomy, the rules and the audit log exactly as they were.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.utils.translation import gettext
 
 from bihuan.accounts.models import User
 from bihuan.audit.models import Event
@@ -15,6 +17,9 @@ from bihuan.leads import taxonomy_services as services
 from bihuan.leads.models import RoutingRule, ViolationGroup, ViolationType
 from bihuan.territory.models import Region
 
+DUPLICATE_RULE = gettext(
+    "An active rule for this type, licence category and region exists already; deactivate it first."
+)
 NON_ADMINS = [
     "admin_security",
     "admin_audit",
@@ -320,7 +325,7 @@ def test_a_second_active_rule_for_the_same_type_category_and_region_is_refused(
     services.routing_rule_create(actor=admin_system, lead_kind="fire_rescue", **values)
     error = _refused(
         lambda: services.routing_rule_create(actor=admin_system, lead_kind="market", **values),
-        match="deactivate it first",
+        match=re.escape(DUPLICATE_RULE),
     )
     assert error.field == "violation_type"
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
+from django.utils.translation import gettext
 from openpyxl import load_workbook
 
-from bihuan.accounts.models import User
+from bihuan.accounts.models import Department, DepartmentKind, User
 from bihuan.audit.models import Event
 from bihuan.leads import taxonomy_services as services
 from bihuan.leads.models import RoutingRule, ViolationGroup, ViolationType
@@ -29,6 +31,9 @@ PERSONAS = [
     "school_tiyulu",
     "area_guangchang",
 ]
+DUPLICATE_RULE = gettext(
+    "An active rule for this type, licence category and region exists already; deactivate it first."
+)
 OTHERS = [p for p in PERSONAS if p != "admin_system"]
 
 
@@ -284,7 +289,7 @@ def test_refused_edit_shows_the_error_and_changes_nothing(admin: Client) -> None
         },
     )
     assert response.status_code == 200
-    assert "The lead department cannot also assist." in response.content.decode()
+    assert escape(gettext("The lead department cannot also assist.")) in response.content.decode()
     assert _state() == before
 
 
@@ -301,7 +306,9 @@ def test_creating_a_taken_code_shows_the_error(admin: Client) -> None:
         },
     )
     assert response.status_code == 200
-    assert "The code A1 is taken." in response.content.decode()
+    assert (
+        escape(gettext("The code %(code)s is taken.") % {"code": "A1"}) in response.content.decode()
+    )
     assert _state() == before
 
 
@@ -312,7 +319,7 @@ def test_a_duplicate_rule_is_refused_on_the_page(admin: Client, a_rule: RoutingR
         {"violation_type": "F4", "category": "subject", "region": "", "lead_kind": "market"},
     )
     assert response.status_code == 200
-    assert "deactivate it first" in response.content.decode()
+    assert escape(DUPLICATE_RULE) in response.content.decode()
     assert _state() == before
 
 
@@ -352,17 +359,17 @@ def test_try_the_routing_shows_lead_assisting_and_why(admin: Client, a_rule: Rou
     assert result.index("孝感市消防救援支队") < result.index("孝南区市场监督管理局")
     assert "孝感市发展和改革委员会" in result
     assert "孝感市市场监督管理局" not in result  # the district's regulator is nearer
-    assert f"(rule #{a_rule.pk})" in result
+    assert escape(gettext("(rule #%(id)d)") % {"id": a_rule.pk}) in result
 
 
 def test_try_the_routing_reports_a_missing_department(admin: Client) -> None:
     # D2: education leads, the central bank assists; switch the bank off.
-    from bihuan.accounts.models import Department
-
     Department.objects.filter(kind="central_bank").update(is_active=False)
     content = admin.get("/taxonomy/try/?types=D2&category=subject&region=420902").content.decode()
-    assert "孝南区教育局" in content
-    assert "no active department of this kind covers" in content
+    result = content[content.index('id="routing-result"') :]
+    assert "孝南区教育局" in result
+    left_out = result[result.index(escape(gettext("Left out"))) :]
+    assert escape(str(DepartmentKind.CENTRAL_BANK.label)) in left_out
 
 
 def test_try_the_routing_refuses_an_unknown_region(admin: Client) -> None:

@@ -500,11 +500,6 @@ def test_signing_again_a_replied_order_through_the_page_changes_nothing(
     assert _state() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="work_order_sign accepts any move to 'signed' in ORDER_MOVES (replied, accepted, "
-    "return requested), which are the bureau's moves: it should require 'awaiting'",
-)
 def test_signing_service_refuses_an_order_that_left_awaiting(
     officer_education_xiaonan: User, education: WorkOrder
 ) -> None:

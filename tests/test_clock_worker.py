@@ -1,4 +1,4 @@
-"""A real task worker killed in the middle of the overdue scan, then restarted, urges each order once.
+"""A real task worker killed mid-way through the overdue scan, then restarted, urges each once.
 
 The scan runs in ``manage.py db_worker`` (a separate process on the test database), is killed with
 SIGKILL once it has urged a few orders, and a second worker runs the scan again. Every overdue
@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q

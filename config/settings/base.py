@@ -175,6 +175,11 @@ if TASKS_BACKEND == "django_tasks_rq.RQBackend":
 BIHUAN_SCHEDULE: list[dict[str, Any]] = [
     {"name": "overdue_scan", "task": "bihuan.leads.tasks.overdue_scan", "every_minutes": 10},
     {"name": "daily_digest", "task": "bihuan.leads.tasks.daily_digest", "daily_at": "08:00"},
+    {
+        "name": "resend_pending_emails",
+        "task": "bihuan.notifications.tasks.resend_pending_emails",
+        "every_minutes": 30,
+    },
 ]
 
 LOGGING = {

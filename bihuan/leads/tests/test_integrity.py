@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -136,7 +135,10 @@ def rule_lifted(table: str, name: str, *, index: bool = False) -> Iterator[None]
             finally:
                 cursor.execute("PRAGMA ignore_check_constraints = OFF")
         else:
+            # PostgreSQL alters no table with deferred foreign-key checks pending: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             yield
 
 

@@ -535,7 +535,7 @@ class Reminder(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name=_("by"),
+        verbose_name=_("sent by"),
     )
     # For the clock's reminders: which deadline they are about, so each is sent once.
     due_key = models.CharField(max_length=40, blank=True)

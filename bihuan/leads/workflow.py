@@ -73,7 +73,7 @@ class OrderStatus(models.TextChoices):
     AWAITING = "awaiting", _("awaiting signature")
     SIGNED = "signed", _("signed")
     REPLIED = "replied", _("replied")
-    ACCEPTED = "accepted", _("accepted")
+    ACCEPTED = "accepted", _("reply accepted")
     RETURN_REQUESTED = "return_requested", _("return requested")
     REASSIGNED = "reassigned", _("reassigned")
     WITHDRAWN = "withdrawn", _("withdrawn")

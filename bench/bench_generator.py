@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from scratch import fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 # Volatile columns: timestamps of the moment of writing and the random salt of the password.
@@ -45,35 +44,6 @@ def _parse() -> argparse.Namespace:
         help="A PostgreSQL URL whose server gets two fresh databases; default: SQLite files.",
     )
     return parser.parse_args()
-
-
-@contextmanager
-def _databases(url: str) -> Iterator[tuple[str, str]]:
-    """URLs of two fresh, empty databases (generator, baseline), removed on exit."""
-    if not url:
-        with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as folder:
-            yield f"sqlite:///{folder}/generator.sqlite3", f"sqlite:///{folder}/baseline.sqlite3"
-        return
-    import psycopg
-    from psycopg import sql
-
-    names = [f"bihuan_bench_{os.getpid()}_{side}" for side in ("generator", "baseline")]
-    with psycopg.connect(url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        parts = urlsplit(url)
-        generator, baseline = (parts._replace(path=f"/{name}").geturl() for name in names)
-        yield generator, baseline
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(url, autocommit=True) as admin:
-            for name in names:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
 
 
 def _setup(generator_url: str, baseline_url: str) -> None:
@@ -197,7 +167,10 @@ def _line(label: str, rows: int, seconds: float) -> str:
 
 def main() -> None:
     args = _parse()
-    with _databases(args.database_url) as (generator_url, baseline_url):
+    with fresh_databases(args.database_url, "generator", "baseline") as (
+        generator_url,
+        baseline_url,
+    ):
         _setup(generator_url, baseline_url)
         from django.db import connection, connections, transaction
 

@@ -25,13 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from scratch import fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 50_000
@@ -47,31 +45,6 @@ def _parse() -> argparse.Namespace:
         "--database-url", default="", help="A PostgreSQL URL (default: a temporary SQLite file)."
     )
     return parser.parse_args()
-
-
-@contextmanager
-def _database(url: str) -> Iterator[str]:
-    """The URL of a fresh, empty database, removed on exit."""
-    if not url:
-        with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as folder:
-            yield f"sqlite:///{folder}/loop.sqlite3"
-        return
-    import psycopg
-    from psycopg import sql
-
-    name = f"bihuan_bench_loop_{os.getpid()}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(url)._replace(path=f"/{name}").geturl()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _setup(url: str) -> None:
@@ -193,7 +166,7 @@ def _scan(orders: int, seed: int) -> dict[str, Any]:
 
 def main() -> None:
     args = _parse()
-    with _database(args.database_url) as url:
+    with fresh_databases(args.database_url, "loop") as [url]:
         _setup(url)
         from django.db import connection
 

@@ -33,10 +33,10 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from scratch import fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYLESS_SHARE = 0.02
@@ -166,35 +166,6 @@ def _write_csv(path: Path, count: int, first_serial: int, seed: int) -> None:
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-@contextmanager
-def _databases(url: str) -> Iterator[tuple[str, str]]:
-    """URLs of two fresh, empty databases (import, baseline), removed on exit."""
-    if not url:
-        with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as folder:
-            yield f"sqlite:///{folder}/import.sqlite3", f"sqlite:///{folder}/baseline.sqlite3"
-        return
-    import psycopg
-    from psycopg import sql
-
-    names = [f"bihuan_bench_{os.getpid()}_{side}" for side in ("import", "baseline")]
-    with psycopg.connect(url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        parts = urlsplit(url)
-        first, second = (parts._replace(path=f"/{name}").geturl() for name in names)
-        yield first, second
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(url, autocommit=True) as admin:
-            for name in names:
-                admin.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
 
 
 def _setup(import_url: str, baseline_url: str, media: str) -> None:
@@ -380,7 +351,7 @@ def main() -> None:
         sizes.append(1_000_000)
     with (
         tempfile.TemporaryDirectory(prefix="bihuan-bench-files-") as folder,
-        _databases(args.database_url) as (import_url, baseline_url),
+        fresh_databases(args.database_url, "import", "baseline") as (import_url, baseline_url),
     ):
         _setup(import_url, baseline_url, os.path.join(folder, "media"))
         from django.db import connection, connections

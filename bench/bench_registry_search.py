@@ -26,13 +26,12 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from scratch import fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 20_000
@@ -92,31 +91,6 @@ def _parse() -> argparse.Namespace:
         help="A PostgreSQL URL whose server gets a fresh database; default: an SQLite file.",
     )
     return parser.parse_args()
-
-
-@contextmanager
-def _database(url: str) -> Iterator[str]:
-    """The URL of a fresh, empty database, removed on exit."""
-    if not url:
-        with tempfile.TemporaryDirectory(prefix="bihuan-bench-") as folder:
-            yield f"sqlite:///{folder}/registry.sqlite3"
-        return
-    import psycopg
-    from psycopg import sql
-
-    name = f"bihuan_bench_search_{os.getpid()}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlsplit(url)._replace(path=f"/{name}").geturl()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _setup(url: str) -> None:
@@ -321,7 +295,7 @@ def _server(connection: Any) -> str:
 def main() -> None:
     args = _parse()
     rng = random.Random(args.seed)
-    with _database(args.database_url) as url:
+    with fresh_databases(args.database_url, "search") as [url]:
         _setup(url)
         from django.db import connection
 

@@ -248,6 +248,36 @@ def _notify_later(
     transaction.on_commit(send)
 
 
+def _save_order_move(
+    actor: Any,
+    verb: str,
+    lead: Lead,
+    order: WorkOrder,
+    before: dict[str, Any],
+    now: datetime,
+    **extra: Any,
+) -> None:
+    """Save a moved order, bring its lead's status, owner and deadline along, record the move."""
+    order.save()
+    refresh_lead(lead, now=now)
+    lead.save()
+    _order_event(actor, verb, order, before, **extra)
+
+
+def _tell_officers(
+    order: WorkOrder, lead: Lead, *, kind: str, title: str, key: str, body: str = ""
+) -> None:
+    """Tell the officers of the order's department about it, after commit."""
+    _notify_later(
+        _officers_of(order.department_id, lead.region),
+        kind=kind,
+        title=title,
+        body=body,
+        url=_order_url(order),
+        key=key,
+    )
+
+
 def _lead_url(lead: Lead) -> str:
     return f"/leads/{lead.pk}/"
 
@@ -775,10 +805,7 @@ def work_order_sign(*, actor: Any, order: WorkOrder) -> WorkOrder:
     order.signed_at = now
     order.signed_by = actor
     order.reply_due = add_working_days(now, reply_days)
-    order.save()
-    refresh_lead(lead, now=now)
-    lead.save()
-    _order_event(actor, "work_order.signed", order, before)
+    _save_order_move(actor, "work_order.signed", lead, order, before, now)
     return order
 
 
@@ -821,10 +848,7 @@ def work_order_accept(*, actor: Any, order: WorkOrder) -> WorkOrder:
     _move_order(order, OrderStatus.ACCEPTED)
     now = _now()
     order.accepted_at = now
-    order.save()
-    refresh_lead(lead, now=now)
-    lead.save()
-    _order_event(actor, "work_order.accepted", order, before)
+    _save_order_move(actor, "work_order.accepted", lead, order, before, now)
     return order
 
 
@@ -843,16 +867,13 @@ def work_order_redo(*, actor: Any, order: WorkOrder, reason: str) -> WorkOrder:
     order.redo_count += 1
     order.redo_reason = reason
     order.reply_due = add_working_days(now, reply_days)
-    order.save()
-    refresh_lead(lead, now=now)
-    lead.save()
-    _order_event(actor, "work_order.redo", order, before, note=reason)
-    _notify_later(
-        _officers_of(order.department_id, lead.region),
+    _save_order_move(actor, "work_order.redo", lead, order, before, now, note=reason)
+    _tell_officers(
+        order,
+        lead,
         kind="work_order.redo",
         title=_("Work order %(ref)s sent back for redo") % {"ref": lead.reference},
         body=reason,
-        url=_order_url(order),
         key=f"work_order.redo:{order.pk}:{order.redo_count}",
     )
     return order
@@ -886,10 +907,7 @@ def work_order_return(
     order.proposed_department = proposed_department
     order.return_reason = reason
     order.return_requested_at = now
-    order.save()
-    refresh_lead(lead, now=now)
-    lead.save()
-    _order_event(actor, "work_order.return_requested", order, before, note=reason)
+    _save_order_move(actor, "work_order.return_requested", lead, order, before, now, note=reason)
     _notify_later(
         _supervisors_of(lead.region),
         kind="work_order.return_requested",
@@ -923,16 +941,13 @@ def work_order_refuse_return(*, actor: Any, order: WorkOrder, note: str) -> Work
         order.sign_due = add_working_days(now, sign_days)
     else:
         order.reply_due = add_working_days(now, reply_days)
-    order.save()
-    refresh_lead(lead, now=now)
-    lead.save()
-    _order_event(actor, "work_order.return_refused", order, before, note=note)
-    _notify_later(
-        _officers_of(order.department_id, lead.region),
+    _save_order_move(actor, "work_order.return_refused", lead, order, before, now, note=note)
+    _tell_officers(
+        order,
+        lead,
         kind="work_order.return_refused",
         title=_("The return of work order %(ref)s was refused") % {"ref": lead.reference},
         body=note,
-        url=_order_url(order),
         key=f"work_order.return_refused:{order.pk}:{now.isoformat()}",
     )
     return order
@@ -1024,12 +1039,12 @@ def work_order_urge(*, actor: Any, order: WorkOrder, note: str = "", due_key: st
         due_key=due_key,
     )
     _order_event(actor, "work_order.urged", order, before, note=note)
-    _notify_later(
-        _officers_of(order.department_id, lead.region),
+    _tell_officers(
+        order,
+        lead,
         kind="work_order.urged",
         title=_("Reminder: work order %(ref)s") % {"ref": lead.reference},
         body=note,
-        url=_order_url(order),
         key=f"work_order.urged:{order.pk}:{reminder.pk}",
     )
     return reminder
@@ -1147,13 +1162,13 @@ def extension_decide(
         obj=request,
         after={"status": request.status, "note": note, "work_order": order.pk},
     )
-    _notify_later(
-        _officers_of(order.department_id, lead.region),
+    _tell_officers(
+        order,
+        lead,
         kind="extension.decided",
         title=(_("Extension approved on %(ref)s") if approve else _("Extension refused on %(ref)s"))
         % {"ref": lead.reference},
         body=note,
-        url=_order_url(order),
         key=f"extension.decided:{request.pk}",
     )
     return request

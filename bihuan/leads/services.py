@@ -259,9 +259,18 @@ def _save_order_move(
 ) -> None:
     """Save a moved order, bring its lead's status, owner and deadline along, record the move."""
     order.save()
+    _follow_orders(actor, lead, now=now, cause=verb)
+    _order_event(actor, verb, order, before, **extra)
+
+
+def _follow_orders(actor: Any, lead: Lead, *, now: datetime, cause: str) -> None:
+    """Bring a lead along with its orders and save it; a change of its own is logged on it."""
+    before = snapshot(lead, LEAD_FIELDS)
     refresh_lead(lead, now=now)
     lead.save()
-    _order_event(actor, verb, order, before, **extra)
+    # check_loop compares each lead's last logged status with its row: nothing changes unlogged.
+    if snapshot(lead, LEAD_FIELDS) != before:
+        _lead_event(actor, "lead.progressed", lead, before, cause=cause)
 
 
 def _tell_officers(
@@ -825,8 +834,7 @@ def work_order_reply(
     order.replied_at = now
     order.save()
     evidence.store(checked, lead=lead, actor=actor, work_order=order)
-    refresh_lead(lead, now=now)
-    lead.save()
+    _follow_orders(actor, lead, now=now, cause="work_order.replied")
     _order_event(actor, "work_order.replied", order, before, files=len(checked))
     _notify_later(
         _supervisors_of(lead.region),
@@ -993,8 +1001,7 @@ def work_order_reassign(
     order.save()
     successor.status = OrderStatus.AWAITING
     successor.save(update_fields=["status", "updated_at"])
-    refresh_lead(lead, now=now)
-    lead.save()
+    _follow_orders(actor, lead, now=now, cause="work_order.reassigned")
     _order_event(actor, "work_order.reassigned", order, before, to=successor.pk, note=note)
     # A joint operation still waiting for the bureau follows the lead's departments.
     for operation in lead.joint_operations.filter(status=JointStatus.PROPOSED):
@@ -1150,8 +1157,7 @@ def extension_decide(
         order.reply_due = add_working_days(order.reply_due, request.days)
         request.new_due = order.reply_due
         order.save(update_fields=["reply_due", "updated_at"])
-        refresh_lead(lead, now=now)
-        lead.save()
+        _follow_orders(actor, lead, now=now, cause="work_order.extended")
         _order_event(actor, "work_order.extended", order, order_before, extension=request.pk)
     else:
         request.status = ExtensionStatus.REFUSED

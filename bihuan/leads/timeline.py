@@ -29,6 +29,7 @@ VERB_LABELS: dict[str, Any] = {
     "lead.closed": gettext_lazy("closed"),
     "lead.reopened": gettext_lazy("reopened"),
     "lead.evidence_added": gettext_lazy("evidence added"),
+    "lead.progressed": gettext_lazy("status, owner or deadline follows the work orders"),
     "work_order.created": gettext_lazy("work order created"),
     "work_order.signed": gettext_lazy("work order signed"),
     "work_order.replied": gettext_lazy("department replied"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from bihuan.cases.forms import PenaltyForm, RefundForm
 
@@ -44,9 +45,10 @@ def test_amount_in_yuan_is_stored_in_fen(typed: str, fen: int) -> None:
     ],
 )
 def test_unusable_amounts_are_refused_with_a_message(typed: str, message: str) -> None:
-    form = PenaltyForm({"amount": typed, "basis": "第十八条"})
-    assert not form.is_valid()
-    assert any(message in error for error in form.errors["amount"])
+    with translation.override("en"):
+        form = PenaltyForm({"amount": typed, "basis": "第十八条"})
+        assert not form.is_valid()
+        assert any(message in error for error in form.errors["amount"])
 
 
 def test_amount_is_required() -> None:

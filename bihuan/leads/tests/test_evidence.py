@@ -98,14 +98,16 @@ def test_file_exactly_at_the_limit_is_accepted() -> None:
 # ---------------------------------------------------------------------------- storing
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def _city(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    # Only the database tests ask for it: the pure ones may run after a committed-database test
+    # has emptied the tables (pytest-django orders tests without a database last).
     with f.city_for_module(django_db_blocker):
         yield
 
 
 @pytest.fixture
-def demo_city(db: None) -> dict[str, int]:
+def demo_city(_city: None, db: None) -> dict[str, int]:
     return {}
 
 

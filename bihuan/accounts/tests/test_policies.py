@@ -79,13 +79,10 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.LEAD_TRIAGE,
         C.CASE_RECORD,
     },
-    "coordinator_wenchang": PLACE_READER
-    | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
-    "coordinator_huaiyin": PLACE_READER
-    | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
+    "coordinator_wenchang": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
+    "coordinator_huaiyin": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
     "inspector_wenchang": PLACE_READER,
-    "officer_market": PLACE_READER
-    | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD},
+    "officer_market": PLACE_READER | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD},
     "school_tiyulu": PLACE_READER | {C.LEAD_REPORT},
     "area_guangchang": PLACE_READER,
 }

@@ -109,10 +109,16 @@ def area_guangchang(demo_city: dict[str, int]) -> User:
 def _restore_audit_triggers(
     django_db_setup: None, django_db_blocker: pytest.FixtureRequest
 ) -> Iterator[None]:
-    # Set up before transactional_db, so torn down after its flush: put the triggers back.
+    # Set up before transactional_db, so torn down after its flush: put the triggers back, and the
+    # rows the migrations inserted (taxonomy, calendar, party kinds), so that a test running after
+    # this one in the same process finds the database as migrate left it, whatever the order
+    # (pytest-xdist does not keep pytest-django's "committed-database tests last" ordering).
     yield
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         triggers.install(connection)
+        contents = getattr(connection, "_test_serialized_contents", None)
+        if contents:
+            connection.creation.deserialize_db_from_string(contents)
 
 
 @pytest.fixture
@@ -123,8 +129,8 @@ def live_db(
 
     Emptying it afterwards means deleting events, which the append-only triggers refuse, so the
     triggers are lifted for the flush only and restored right after. The flush also empties the
-    rows that migrations insert (responsible party kinds, content types); the serialized rollback
-    puts them back, with their ids, before the next committed-database test.
+    rows that migrations insert (responsible party kinds, content types, the taxonomy, the
+    calendar); they are put back, with their ids, right after the flush.
     """
     yield
     triggers.remove(connection)

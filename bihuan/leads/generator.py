@@ -21,6 +21,7 @@ from bihuan.audit.models import Event
 from bihuan.leads.models import Lead, ViolationType, WorkOrder
 from bihuan.leads.selectors import bureau_for
 from bihuan.leads.workflow import LeadSource, LeadStatus, OrderRole, OrderStatus
+from bihuan.territory.codes import ancestor_paths
 from bihuan.territory.models import Level, Region
 
 BATCH = 5000
@@ -50,8 +51,7 @@ def _communities(region: Region | None) -> list[Region]:
 
 
 def _departments_by_kind(community: Region) -> dict[str, Department]:
-    parts = [p for p in community.path.split("/") if p]
-    above = ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
+    above = ancestor_paths(community.path)
     found: dict[str, Department] = {}
     for dept in Department.objects.filter(is_active=True, jurisdiction__path__in=above).order_by(
         "jurisdiction__depth"

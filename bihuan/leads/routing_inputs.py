@@ -9,13 +9,8 @@ from django.db.models import Q
 from bihuan.accounts.models import Department
 from bihuan.leads.models import RoutingRule, ViolationType
 from bihuan.leads.routing import DepartmentSpec, RuleSpec, TypeSpec
+from bihuan.territory.codes import ancestor_paths
 from bihuan.territory.models import Region
-
-
-def ancestor_paths(path: str) -> list[str]:
-    """The path of every region from the root down to and including this one."""
-    parts = [p for p in path.split("/") if p]
-    return ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
 
 
 def type_spec(violation_type: ViolationType) -> TypeSpec:

@@ -15,6 +15,7 @@ from bihuan.leads.models import (
     ViolationType,
     WorkOrder,
 )
+from bihuan.territory.codes import ancestor_paths
 from bihuan.territory.models import Region
 
 _BY_PLACE = frozenset({Role.SUPERVISOR, Role.COORDINATOR})
@@ -105,7 +106,7 @@ def joint_operations_visible_to(user: object) -> QuerySet[JointOperation]:
 
 def bureau_for(region: Region) -> Department | None:
     """The education bureau nearest above the region: who owns a lead there between dispatches."""
-    paths = [p for p in _ancestor_paths(region.path)]
+    paths = ancestor_paths(region.path)
     return (
         Department.objects.filter(
             kind=DepartmentKind.EDUCATION, is_active=True, jurisdiction__path__in=paths
@@ -115,15 +116,10 @@ def bureau_for(region: Region) -> Department | None:
     )
 
 
-def _ancestor_paths(path: str) -> list[str]:
-    parts = [p for p in path.split("/") if p]
-    return ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
-
-
 def departments_covering(region: Region) -> QuerySet[Department]:
     """Active departments whose jurisdiction contains the region (candidates for a reassignment)."""
     return Department.objects.filter(
-        is_active=True, jurisdiction__path__in=_ancestor_paths(region.path)
+        is_active=True, jurisdiction__path__in=ancestor_paths(region.path)
     ).select_related("jurisdiction")
 
 

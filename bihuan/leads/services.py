@@ -54,6 +54,7 @@ from bihuan.leads.workflow import (
 )
 from bihuan.registry.models import Category, Institution
 from bihuan.registry.models import Status as InstitutionStatus
+from bihuan.territory.codes import ancestor_paths
 from bihuan.territory.models import Region, Sentinel
 
 # The bureau's own clocks, in working days (the departments' come from the violation groups).
@@ -193,7 +194,7 @@ def _order_event(
 
 
 def _officers_of(department_id: int, region: Region) -> list[User]:
-    paths = _ancestor_paths(region.path)
+    paths = ancestor_paths(region.path)
     return list(
         User.objects.filter(
             is_active=True,
@@ -211,7 +212,7 @@ def _supervisors_of(region: Region) -> list[User]:
             is_active=True,
             assignments__is_active=True,
             assignments__role=Role.SUPERVISOR,
-            assignments__region__path__in=_ancestor_paths(region.path),
+            assignments__region__path__in=ancestor_paths(region.path),
         ).distinct()
     )
 
@@ -227,11 +228,6 @@ def _area_responsibles_of(lead: Lead) -> list[User]:
             assignments__area_id=lead.area_id,
         ).distinct()
     )
-
-
-def _ancestor_paths(path: str) -> list[str]:
-    parts = [p for p in path.split("/") if p]
-    return ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]
 
 
 def _notify_later(
@@ -283,6 +279,18 @@ def _tell_officers(
         title=title,
         body=body,
         url=_order_url(order),
+        key=key,
+    )
+
+
+def _tell_bureau(lead: Lead, *, kind: str, title: str, key: str, body: str = "") -> None:
+    """Tell the supervisors whose places hold the lead about it, after commit."""
+    _notify_later(
+        _supervisors_of(lead.region),
+        kind=kind,
+        title=title,
+        body=body,
+        url=_lead_url(lead),
         key=key,
     )
 
@@ -442,11 +450,10 @@ def lead_create(
         types=sorted(t.code for t in lead.violation_types.all()),
         files=len(checked),
     )
-    _notify_later(
-        _supervisors_of(lead.region),
+    _tell_bureau(
+        lead,
         kind="lead.created",
         title=_("New lead %(ref)s to triage") % {"ref": lead.reference},
-        url=_lead_url(lead),
         key=f"lead.created:{lead.pk}",
     )
     return lead
@@ -485,7 +492,7 @@ def _auto_link(place_name: str, address: str, region: Region) -> Institution | N
     community_id = region.pk if region.level == "community" else None
     inp = MatchInput.from_fields(name=place_name, address=address, community_id=community_id)
     candidates = Institution.objects.filter(
-        region__path__startswith=_ancestor_paths(region.path)[min(2, region.depth)]
+        region__path__startswith=ancestor_paths(region.path)[min(2, region.depth)]
         if region.depth >= 2
         else region.path
     )
@@ -836,12 +843,11 @@ def work_order_reply(
     evidence.store(checked, lead=lead, actor=actor, work_order=order)
     _follow_orders(actor, lead, now=now, cause="work_order.replied")
     _order_event(actor, "work_order.replied", order, before, files=len(checked))
-    _notify_later(
-        _supervisors_of(lead.region),
+    _tell_bureau(
+        lead,
         kind="work_order.replied",
         title=_("%(dept)s replied on %(ref)s")
         % {"dept": order.department.short_name, "ref": lead.reference},
-        url=_lead_url(lead),
         key=f"work_order.replied:{order.pk}:{now.isoformat()}",
     )
     return order
@@ -916,13 +922,12 @@ def work_order_return(
     order.return_reason = reason
     order.return_requested_at = now
     _save_order_move(actor, "work_order.return_requested", lead, order, before, now, note=reason)
-    _notify_later(
-        _supervisors_of(lead.region),
+    _tell_bureau(
+        lead,
         kind="work_order.return_requested",
         title=_("%(dept)s returned work order %(ref)s")
         % {"dept": order.department.short_name, "ref": lead.reference},
         body=reason,
-        url=_lead_url(lead),
         key=f"work_order.return_requested:{order.pk}:{now.isoformat()}",
     )
     return order
@@ -1121,13 +1126,12 @@ def extension_request(*, actor: Any, order: WorkOrder, days: int, reason: str) -
         obj=request,
         after={"status": request.status, "days": days, "work_order": order.pk},
     )
-    _notify_later(
-        _supervisors_of(lead.region),
+    _tell_bureau(
+        lead,
         kind="extension.requested",
         title=_("%(dept)s asks %(days)d more working days on %(ref)s")
         % {"dept": order.department.short_name, "days": days, "ref": lead.reference},
         body=reason,
-        url=_lead_url(lead),
         key=f"extension.requested:{request.pk}",
     )
     return request

@@ -94,3 +94,9 @@ def check_parent(code: str, level: str, parent_code: str | None, parent_level: s
             _("Code “%(code)s” does not start with its parent's digits “%(prefix)s”.")
             % {"code": code, "prefix": prefix}
         )
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """The tree path of every region from the root down to and including the one at ``path``."""
+    parts = [p for p in path.split("/") if p]
+    return ["/".join(parts[:i]) + "/" for i in range(1, len(parts) + 1)]

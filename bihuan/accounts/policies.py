@@ -27,6 +27,9 @@ class Capability(StrEnum):
     LEAD_TRIAGE = "lead.triage"  # accept, classify, dispatch, verify, close, urge, joint operations
     ORDER_HANDLE = "order.handle"  # sign, reply, return, ask for an extension
     CASE_RECORD = "case.record"  # record enforcement outcomes and refunds
+    CHECKLIST_MANAGE = "checklist.manage"  # author, import and publish checklist templates
+    ROUND_MANAGE = "round.manage"  # open, adjust and issue rounds; review inspections, field finds
+    INSPECT = "inspect"  # fill in inspections of one's own tasks, report field finds
 
 
 _READ_PLACES = {Capability.TERRITORY_READ, Capability.REGISTRY_READ}
@@ -43,6 +46,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.REGISTRY_READ,
             Capability.CALENDAR_MANAGE,
             Capability.TAXONOMY_MANAGE,
+            Capability.CHECKLIST_MANAGE,
         }
     ),
     Role.SECURITY_ADMIN: frozenset(
@@ -65,6 +69,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.LEAD_REPORT,
             Capability.LEAD_TRIAGE,
             Capability.CASE_RECORD,
+            Capability.ROUND_MANAGE,
         }
     ),
     Role.COORDINATOR: frozenset(
@@ -74,9 +79,11 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.REGISTRY_READ,
             Capability.INSTITUTION_CONTACT_READ,
             Capability.LEAD_REPORT,
+            Capability.ROUND_MANAGE,
+            Capability.INSPECT,
         }
     ),
-    Role.INSPECTOR: frozenset(_READ_PLACES),
+    Role.INSPECTOR: frozenset(_READ_PLACES | {Capability.INSPECT}),
     Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES | {Capability.LEAD_REPORT}),
     Role.OFFICER: frozenset(
         _READ_PLACES

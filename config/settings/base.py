@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "bihuan.registry",
     "bihuan.leads",
     "bihuan.cases",
+    "bihuan.screening",
     "bihuan.notifications",
     "bihuan.jobs",
     "bihuan.demo",

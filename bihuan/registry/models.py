@@ -134,6 +134,10 @@ class Institution(models.Model):
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True, longitude__isnull=True)
                 | Q(
+                    # NOT NULL on both: a CHECK that evaluates to NULL passes, so a latitude with
+                    # no longitude would slip through a bare range test.
+                    latitude__isnull=False,
+                    longitude__isnull=False,
                     latitude__gte=-90,
                     latitude__lte=90,
                     longitude__gte=-180,

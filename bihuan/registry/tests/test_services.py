@@ -354,3 +354,15 @@ def test_no_service_deletes_a_record(supervisor_xiaonan: User) -> None:
     )
     assert Institution.objects.filter(pk=institution.pk).exists()
     assert len(_events(institution)) == 3
+
+
+@pytest.mark.parametrize(("lat", "lng"), [(Decimal("30.9"), None), (None, Decimal("113.9"))])
+def test_the_database_refuses_half_a_position(
+    demo_city: dict[str, int], lat: Decimal | None, lng: Decimal | None
+) -> None:
+    from django.db import IntegrityError, transaction
+
+    institution = _create()
+    institution.latitude, institution.longitude = lat, lng
+    with pytest.raises(IntegrityError), transaction.atomic():
+        institution.save(update_fields=["latitude", "longitude"])

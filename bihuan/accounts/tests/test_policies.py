@@ -42,6 +42,13 @@ from bihuan.territory.models import Region
 
 C = Capability
 PLACE_READER = frozenset({C.TERRITORY_READ, C.REGISTRY_READ})
+COORDINATOR = PLACE_READER | {
+    C.USER_READ,
+    C.INSTITUTION_CONTACT_READ,
+    C.LEAD_REPORT,
+    C.ROUND_MANAGE,
+    C.INSPECT,
+}
 EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "admin_system": frozenset(
         {
@@ -53,6 +60,7 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
             C.REGISTRY_READ,
             C.CALENDAR_MANAGE,
             C.TAXONOMY_MANAGE,
+            C.CHECKLIST_MANAGE,
         }
     ),
     "admin_security": frozenset(
@@ -68,6 +76,7 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.LEAD_REPORT,
         C.LEAD_TRIAGE,
         C.CASE_RECORD,
+        C.ROUND_MANAGE,
     },
     "supervisor_xiaonan": PLACE_READER
     | {
@@ -78,10 +87,11 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.LEAD_REPORT,
         C.LEAD_TRIAGE,
         C.CASE_RECORD,
+        C.ROUND_MANAGE,
     },
-    "coordinator_wenchang": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
-    "coordinator_huaiyin": PLACE_READER | {C.USER_READ, C.INSTITUTION_CONTACT_READ, C.LEAD_REPORT},
-    "inspector_wenchang": PLACE_READER,
+    "coordinator_wenchang": COORDINATOR,
+    "coordinator_huaiyin": COORDINATOR,
+    "inspector_wenchang": PLACE_READER | {C.INSPECT},
     "officer_market": PLACE_READER | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD},
     "school_tiyulu": PLACE_READER | {C.LEAD_REPORT},
     "area_guangchang": PLACE_READER,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("audit/", include("bihuan.audit.urls")),
     path("leads/", include("bihuan.leads.urls")),
     path("cases/", include("bihuan.cases.urls")),
+    path("screening/", include("bihuan.screening.urls")),
     path("notifications/", include("bihuan.notifications.urls")),
     path("calendar/", include("bihuan.core.urls_calendar")),
     path("taxonomy/", include("bihuan.leads.urls_taxonomy")),

@@ -22,6 +22,9 @@ _ENTRIES = [
     ("registry:review", _("Possible duplicates"), Capability.REGISTRY_MANAGE),
     ("registry:import_upload", _("Import institutions"), Capability.REGISTRY_MANAGE),
     ("registry:boundaries", _("Boundaries"), Capability.TERRITORY_MANAGE),
+    ("screening:my_tasks", _("My tasks"), Capability.INSPECT),
+    ("screening:rounds", _("Screening rounds"), Capability.ROUND_MANAGE),
+    ("screening:review_queue", _("Review inspections"), Capability.ROUND_MANAGE),
     ("leads:inbox", _("Work orders"), Capability.ORDER_HANDLE),
     ("leads:queue", _("Leads"), Capability.LEAD_TRIAGE),
     ("leads:joint_list", _("Joint operations"), Capability.LEAD_TRIAGE),
@@ -32,6 +35,7 @@ _ENTRIES = [
     ("territory:responsible_kinds", _("Party kinds"), Capability.TERRITORY_MANAGE),
     ("calendar:year", _("Holiday calendar"), Capability.CALENDAR_MANAGE),
     ("taxonomy:types", _("Violation taxonomy"), Capability.TAXONOMY_MANAGE),
+    ("screening:checklists", _("Checklists"), Capability.CHECKLIST_MANAGE),
     ("audit:events", _("Audit log"), Capability.AUDIT_READ),
 ]
 

@@ -101,6 +101,9 @@ class GeneratorParams:
     users: int = 100000
     seed: int = 1
     province: str = PROVINCE_CODE
+    # Inspector accounts, on top of ``users`` when given (the screening benchmark wants a set
+    # number); by default, whatever ``users`` leaves after the other roles.
+    inspectors: int | None = None
 
     @property
     def cities(self) -> int:
@@ -130,6 +133,8 @@ class GeneratorParams:
         )
         _check_range("schools", self.schools, 0, None)
         _check_range("users", self.users, 0, None)
+        if self.inspectors is not None:
+            _check_range("inspectors", self.inspectors, 0, None)
 
 
 def _check_range(name: str, value: int, low: int, high: int | None) -> None:
@@ -397,7 +402,7 @@ def _plan_people(
     officers = take(min(len(officer_slots), max(kinds, params.users // 100)))
     coordinators = take(min(len(communities), params.users // 5))
     school_sentinels = take(min(len(schools), params.users // 20))
-    inspectors = budget
+    inspectors = budget if params.inspectors is None else params.inspectors
 
     assignments: list[AssignmentPlan] = []
 

@@ -13,10 +13,13 @@ from django.db.models import Q, QuerySet
 from bihuan.accounts.models import Assignment, Role, User
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
+from bihuan.registry.models import Institution, Source
+from bihuan.registry.models import Status as InstitutionStatus
 from bihuan.screening.models import (
     ChecklistTemplate,
     ChecklistVersion,
     Inspection,
+    InspectionParticipant,
     Round,
     Task,
     TaskItem,
@@ -122,20 +125,24 @@ def inspections_visible_to(user: object) -> QuerySet[Inspection]:
     if can(user, Capability.ROUND_MANAGE):
         q |= scope_of(user).region_q("region", roles=MANAGERS)
     if getattr(user, "is_authenticated", False) and scope_of(user).roles:
-        uid = getattr(user, "pk", None)
-        q |= Q(inspector_id=uid) | Q(participants__user_id=uid, participants__is_active=True)
-    return Inspection.objects.filter(q).distinct()
+        uid = int(getattr(user, "pk", 0) or 0)
+        shared = InspectionParticipant.objects.filter(user_id=uid, is_active=True)
+        q |= Q(inspector_id=uid) | Q(pk__in=shared.values("inspection_id"))
+    return Inspection.objects.filter(q)
 
 
 def inspections_reviewed_by(user: object) -> QuerySet[Inspection]:
     """Inspections the user may approve or return: in their places, and not their own visits."""
     if not can(user, Capability.ROUND_MANAGE):
         return Inspection.objects.none()
-    uid = getattr(user, "pk", None)
+    uid = int(getattr(user, "pk", 0) or 0)
+    # One subquery, so that "the same participant row is this user and active" holds together
+    # (two conditions in one exclude() across a to-many relation may match different rows).
+    took_part = InspectionParticipant.objects.filter(user_id=uid, is_active=True)
     return (
         Inspection.objects.filter(scope_of(user).region_q("region", roles=MANAGERS))
         .exclude(inspector_id=uid)
-        .exclude(participants__user_id=uid, participants__is_active=True)
+        .exclude(pk__in=took_part.values("inspection_id"))
     )
 
 
@@ -161,4 +168,16 @@ def co_inspector_choices(inspection: Inspection) -> QuerySet[User]:
         .exclude(pk=inspection.inspector_id)
         .distinct()
         .order_by("display_name", "username")
+    )
+
+
+def field_finds_reviewed_by(user: object) -> QuerySet[Institution]:
+    """Institutions found in the field awaiting approval in the places the user manages."""
+    if not can(user, Capability.ROUND_MANAGE):
+        return Institution.objects.none()
+    return Institution.objects.filter(
+        scope_of(user).region_q("region", roles=MANAGERS),
+        source=Source.FIELD,
+        status=InstitutionStatus.PENDING,
+        merged_into__isnull=True,
     )

@@ -141,6 +141,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Largest evidence file (photo or PDF) attached to a lead or a reply.
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Largest inspection photo accepted from a phone (it is re-encoded smaller before it is stored).
+SCREENING_PHOTO_MAX_BYTES = env_int("SCREENING_PHOTO_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# An inspection's position farther than this from the registered address (or less accurate than
+# this) is flagged for the reviewer.
+SCREENING_FAR_METRES = env_int("SCREENING_FAR_METRES", 300, minimum=10, maximum=100_000)
 # Background tiles of the registry map (a Leaflet URL template with {z}/{x}/{y}); empty draws the
 # outlines and points on a plain background, so the map works on a closed network. The tiles must
 # be in WGS-84 (or CGCS2000): positions are stored in WGS-84 and are not shifted to GCJ-02.

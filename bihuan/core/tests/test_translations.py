@@ -67,3 +67,15 @@ def test_english_is_available(client: Client) -> None:
     response = client.get("/login/")
     assert "Sign in" in response.content.decode()
     translation.activate(settings.LANGUAGE_CODE)
+
+
+def test_catalog_placeholders_match_their_message_ids() -> None:
+    # A translation that drops or renames a %(name)s placeholder breaks the page at run time.
+    catalog = Path(settings.BASE_DIR) / "locale/zh_Hans/LC_MESSAGES/django.po"
+    result = subprocess.run(
+        ["msgfmt", "--check-format", "-o", "/dev/null", str(catalog)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

@@ -10,6 +10,7 @@ from bihuan.demo.data import DEMO_PASSWORD, USERS
 from bihuan.demo.loader import load_demo
 from bihuan.leads.demo import load_demo_leads
 from bihuan.registry.demo import load_demo_registry
+from bihuan.screening.demo import load_demo_screening
 
 
 class Command(BaseCommand):
@@ -36,6 +37,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo registry loaded (created: {summary})."))
         leads = load_demo_leads()
         self.stdout.write(self.style.SUCCESS(f"Demo leads loaded (created: {leads['leads']})."))
+        screening = load_demo_screening()
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo round loaded (created: {screening['rounds']}).")
+        )
         if not options["quiet_logins"]:
             self.stdout.write(f"Demo password for every account: {DEMO_PASSWORD}")
             for username, display, _phone, role, _region, _extra in USERS:

@@ -134,6 +134,12 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"screening_{name}.png"), full_page=True)
 
 
+def _fits_the_phone(page: Page) -> None:
+    """Nothing is wider than the screen: a phone would otherwise zoom the whole page out."""
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("window.innerWidth") == 390
+
+
 def _photo(page: Page, question: str, colour: tuple[int, int, int]) -> None:
     """Take a photo for a question: the phone scales it down and uploads it at once."""
     thumbs = page.locator(f"[data-thumbs='{question}'] img")
@@ -188,6 +194,7 @@ def test_a_volunteer_screens_on_his_phone_and_the_flag_reaches_the_bureau(
         expect(items).to_have_count(3)
         for name in STORY_NAMES:
             expect(items.filter(has_text=name)).to_have_count(1)
+        _fits_the_phone(page)
         _shot(page, "1_task_table")
 
         # At the first institution: the checklist, a façade photo, the missing price list.
@@ -198,6 +205,7 @@ def test_a_volunteer_screens_on_his_phone_and_the_flag_reaches_the_bureau(
         expect(page.locator("#position-status")).to_contain_text("±")
         expect(page.locator("#position-far")).to_be_hidden()
         _shot(page, "2_checklist")
+        _fits_the_phone(page)
         page.locator("#submit-button").click()
         expect(page.locator(".flash.success, .messages .success").first).to_contain_text(
             _zh("Inspection submitted for review.")

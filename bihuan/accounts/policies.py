@@ -30,6 +30,7 @@ class Capability(StrEnum):
     CHECKLIST_MANAGE = "checklist.manage"  # author, import and publish checklist templates
     ROUND_MANAGE = "round.manage"  # open, adjust and issue rounds; review inspections, field finds
     INSPECT = "inspect"  # fill in inspections of one's own tasks, report field finds
+    FIGURES_READ = "figures.read"  # figures, dashboards, the loop's health, reports of one's slice
 
 
 _READ_PLACES = {Capability.TERRITORY_READ, Capability.REGISTRY_READ}
@@ -70,6 +71,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.LEAD_TRIAGE,
             Capability.CASE_RECORD,
             Capability.ROUND_MANAGE,
+            Capability.FIGURES_READ,
         }
     ),
     Role.COORDINATOR: frozenset(
@@ -81,15 +83,21 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.LEAD_REPORT,
             Capability.ROUND_MANAGE,
             Capability.INSPECT,
+            Capability.FIGURES_READ,
         }
     ),
     Role.INSPECTOR: frozenset(_READ_PLACES | {Capability.INSPECT}),
     Role.SCHOOL_SENTINEL: frozenset(_READ_PLACES | {Capability.LEAD_REPORT}),
     Role.OFFICER: frozenset(
         _READ_PLACES
-        | {Capability.INSTITUTION_CONTACT_READ, Capability.ORDER_HANDLE, Capability.CASE_RECORD}
+        | {
+            Capability.INSTITUTION_CONTACT_READ,
+            Capability.ORDER_HANDLE,
+            Capability.CASE_RECORD,
+            Capability.FIGURES_READ,
+        }
     ),
-    Role.AREA_RESPONSIBLE: frozenset(_READ_PLACES),
+    Role.AREA_RESPONSIBLE: frozenset(_READ_PLACES | {Capability.FIGURES_READ}),
 }
 
 

@@ -86,6 +86,43 @@ def env_list(
     return items
 
 
+S3_STORAGE = "storages.backends.s3.S3Storage"
+
+
+def env_storage(*, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The default file storage (photos, evidence, imports): the local disk, or S3-compatible.
+
+    ``FILE_STORAGE=s3`` stores files in a bucket through django-storages (AWS S3, MinIO, Ceph,
+    OSS or COS in S3 mode): ``S3_BUCKET`` is required; ``S3_ENDPOINT_URL``, ``S3_REGION``,
+    ``S3_ACCESS_KEY_ID`` and ``S3_SECRET_ACCESS_KEY`` are optional (boto3's own chain otherwise).
+    Objects stay private: Bihuan serves every photo through a scoped view, never a public URL.
+    Any other value is taken as the dotted path of a storage class.
+    """
+    backend = env_str(
+        "FILE_STORAGE", "django.core.files.storage.FileSystemStorage", environ=environ
+    )
+    if backend not in {"s3", S3_STORAGE}:
+        return {"BACKEND": backend}
+    options: dict[str, Any] = {
+        "bucket_name": env_str("S3_BUCKET", environ=environ),
+        "default_acl": None,
+        "querystring_auth": True,
+        "file_overwrite": False,
+        # Path-style addressing works with every S3-compatible server, virtual hosts do not.
+        "addressing_style": env_str("S3_ADDRESSING_STYLE", "path", environ=environ),
+    }
+    for setting, option in (
+        ("S3_ENDPOINT_URL", "endpoint_url"),
+        ("S3_REGION", "region_name"),
+        ("S3_ACCESS_KEY_ID", "access_key"),
+        ("S3_SECRET_ACCESS_KEY", "secret_key"),
+    ):
+        value = env_str(setting, "", environ=environ)
+        if value:
+            options[option] = value
+    return {"BACKEND": S3_STORAGE, "OPTIONS": options}
+
+
 SUPPORTED_ENGINES = {
     "django.db.backends.sqlite3",
     "django.db.backends.postgresql",

@@ -23,6 +23,11 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def xlsx_cell(value: Any) -> Any:
+    """A value as a sheet holds it, for callers that write workbooks of several sheets."""
+    return _cell(value)
+
+
 def xlsx_response(
     filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> HttpResponse:

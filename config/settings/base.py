@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from bihuan.core.env import env_bool, env_database, env_int, env_list, env_str
+from bihuan.core.env import env_bool, env_database, env_int, env_list, env_storage, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -128,9 +128,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
-    "default": {
-        "BACKEND": env_str("FILE_STORAGE", "django.core.files.storage.FileSystemStorage"),
-    },
+    "default": env_storage(),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
     },

@@ -48,6 +48,7 @@ COORDINATOR = PLACE_READER | {
     C.LEAD_REPORT,
     C.ROUND_MANAGE,
     C.INSPECT,
+    C.FIGURES_READ,
 }
 EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
     "admin_system": frozenset(
@@ -77,6 +78,7 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.LEAD_TRIAGE,
         C.CASE_RECORD,
         C.ROUND_MANAGE,
+        C.FIGURES_READ,
     },
     "supervisor_xiaonan": PLACE_READER
     | {
@@ -88,13 +90,15 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         C.LEAD_TRIAGE,
         C.CASE_RECORD,
         C.ROUND_MANAGE,
+        C.FIGURES_READ,
     },
     "coordinator_wenchang": COORDINATOR,
     "coordinator_huaiyin": COORDINATOR,
     "inspector_wenchang": PLACE_READER | {C.INSPECT},
-    "officer_market": PLACE_READER | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD},
+    "officer_market": PLACE_READER
+    | {C.INSTITUTION_CONTACT_READ, C.ORDER_HANDLE, C.CASE_RECORD, C.FIGURES_READ},
     "school_tiyulu": PLACE_READER | {C.LEAD_REPORT},
-    "area_guangchang": PLACE_READER,
+    "area_guangchang": PLACE_READER | {C.FIGURES_READ},
 }
 
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import get_random_string
 
-from bihuan.core.env import env_bool, env_database, env_int, env_list, env_str
+from bihuan.core.env import env_bool, env_database, env_int, env_list, env_storage, env_str
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -157,3 +157,27 @@ def test_production_starts_with_good_values(tmp_path: Path) -> None:
     result = _import_production(tmp_path, SECRET_KEY=_good_key())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG False ['bihuan.example.gov.cn']"
+
+
+def test_storage_defaults_to_the_local_disk() -> None:
+    assert env_storage(environ={}) == {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+
+def test_s3_storage_takes_its_bucket_and_endpoint_from_the_environment() -> None:
+    environ = {
+        "FILE_STORAGE": "s3",
+        "S3_BUCKET": "bihuan-photos",
+        "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "S3_ACCESS_KEY_ID": "bihuan",
+        "S3_SECRET_ACCESS_KEY": "secret",
+    }
+    storage = env_storage(environ=environ)
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert storage["OPTIONS"]["bucket_name"] == "bihuan-photos"
+    assert storage["OPTIONS"]["endpoint_url"] == "http://127.0.0.1:9000"
+    assert storage["OPTIONS"]["default_acl"] is None  # private objects
+
+
+def test_s3_storage_without_a_bucket_stops_the_start() -> None:
+    with pytest.raises(ImproperlyConfigured, match="S3_BUCKET"):
+        env_storage(environ={"FILE_STORAGE": "s3"})

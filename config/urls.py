@@ -14,6 +14,7 @@ urlpatterns = [
     path("leads/", include("bihuan.leads.urls")),
     path("cases/", include("bihuan.cases.urls")),
     path("screening/", include("bihuan.screening.urls")),
+    path("reports/", include("bihuan.reports.urls")),
     path("notifications/", include("bihuan.notifications.urls")),
     path("calendar/", include("bihuan.core.urls_calendar")),
     path("taxonomy/", include("bihuan.leads.urls_taxonomy")),

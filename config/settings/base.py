@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "bihuan.leads",
     "bihuan.cases",
     "bihuan.screening",
+    "bihuan.reports",
     "bihuan.notifications",
     "bihuan.jobs",
     "bihuan.demo",
@@ -184,6 +185,7 @@ BIHUAN_SCHEDULE: list[dict[str, Any]] = [
         "task": "bihuan.notifications.tasks.resend_pending_emails",
         "every_minutes": 30,
     },
+    {"name": "refresh_figures", "task": "bihuan.reports.tasks.refresh_figures", "every_minutes": 5},
 ]
 
 LOGGING = {

@@ -244,6 +244,18 @@ def institution_set_status(
     """Approve a field find, suspend, close or reopen, along the allowed moves."""
     require_manage(actor)
     institution = Institution.objects.select_for_update().get(pk=institution.pk)
+    institution_move_status(actor=actor, institution=institution, status=status, reason=reason)
+    return institution
+
+
+def institution_move_status(
+    *, actor: Any, institution: Institution, status: str, **extra: Any
+) -> None:
+    """Move a locked institution along STATUS_MOVES and record it; the caller checked the actor.
+
+    Shared by the registry's own status change and by the approval of field finds, whose
+    coordinators may approve without the registry's capability.
+    """
     if status not in STATUS_MOVES.get(institution.status, set()):
         raise ServiceError(
             _("An institution cannot go from “%(a)s” to “%(b)s”.")
@@ -259,9 +271,8 @@ def institution_set_status(
         verb="institution.status_changed",
         obj=institution,
         before=before,
-        after=snapshot(institution, FIELDS) | {"reason": reason},
+        after=snapshot(institution, FIELDS) | extra,
     )
-    return institution
 
 
 @transaction.atomic

@@ -35,24 +35,20 @@ from __future__ import annotations
 
 import calendar
 import datetime
-from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bihuan.cases.models import CaseStatus
 from bihuan.leads.models import Lead, WorkOrder
 from bihuan.leads.workflow import LEAD_OPEN, ORDER_LIVE, LeadStatus
 from bihuan.registry.models import Category, Institution, Status
 from bihuan.reports import figures, health
 from bihuan.reports.scope import FigureScope
 from bihuan.reports.sentence import wan_yuan
-from bihuan.screening.generation import SUBSTANTIATED, VIOLATION_YEARS, risk_score
-from bihuan.screening.models import Inspection
-from bihuan.screening.workflow import InspectionStatus
+from bihuan.screening.generation import risk_inputs
 from bihuan.territory.models import Region
 
 TREND_MONTHS = 12
@@ -212,49 +208,18 @@ def risk_band(score: int) -> str:
     return "low"
 
 
-def _counts(rows: Iterable[tuple[int, int]]) -> dict[int, int]:
-    return dict(rows)
-
-
 def risk_scores(ids: list[int], today: datetime.date) -> dict[int, int]:
     """``risk_score`` of each institution, from the inputs round generation uses."""
     if not ids:
         return {}
-    open_leads = _counts(
-        Lead.objects.filter(institution_id__in=ids, status__in=sorted(LEAD_OPEN))
-        .values("institution_id")
-        .annotate(n=Count("pk"))
-        .values_list("institution_id", "n")
-    )
-    since = timezone.now() - datetime.timedelta(days=365 * VIOLATION_YEARS)
-    past = _counts(
-        Lead.objects.filter(institution_id__in=ids)
-        .filter(
-            Q(status=LeadStatus.CLOSED, closure_reason__in=SUBSTANTIATED, closed_at__gte=since)
-            | Q(case__status=CaseStatus.CONCLUDED, case__concluded_at__gte=since)
-        )
-        .values("institution_id")
-        .annotate(n=Count("pk", distinct=True))
-        .values_list("institution_id", "n")
-    )
-    last_seen = dict(
-        Inspection.objects.filter(institution_id__in=ids, status=InspectionStatus.APPROVED)
-        .values("institution_id")
-        .annotate(last=Max("visited_at"))
-        .values_list("institution_id", "last")
-    )
+    inputs = risk_inputs(ids)
     kinds = Institution.objects.filter(pk__in=ids).values_list("pk", "status", "category")
-    scores: dict[int, int] = {}
-    for pk, status, category in kinds:
-        seen = last_seen.get(pk)
-        scores[pk] = risk_score(
-            open_leads.get(pk, 0),
-            past.get(pk, 0),
-            (today - timezone.localdate(seen)).days if seen is not None else None,
-            status == Status.PENDING,
-            category == Category.NONE,
+    return {
+        pk: inputs.score(
+            pk, today, is_pending=status == Status.PENDING, is_unlicensed=category == Category.NONE
         )
-    return scores
+        for pk, status, category in kinds
+    }
 
 
 def _point(lat: Any, lng: Any) -> dict[str, Any]:

@@ -357,10 +357,28 @@ def plan_round(round_: Round, *, today: datetime.date | None = None) -> Plan:
     return Plan(facts, assignment, home, unstaffed, summary)
 
 
-def _fill_risk(
-    facts: list[Facts], ids: QuerySet[Any], round_pk: int, today: datetime.date
-) -> dict[int, int]:
-    """Set the risk facts and previous inspector of ``facts`` (ids: a subquery of their pks)."""
+@dataclass(frozen=True)
+class RiskInputs:
+    """What the risk score is computed from, per institution id (absent: zero or never)."""
+
+    open_leads: dict[int, int]
+    past_violations: dict[int, int]
+    last_inspected: dict[int, datetime.datetime]
+
+    def score(self, pk: int, today: datetime.date, *, is_pending: bool, is_unlicensed: bool) -> int:
+        """``risk_score`` of one institution."""
+        seen = self.last_inspected.get(pk)
+        return risk_score(
+            self.open_leads.get(pk, 0),
+            self.past_violations.get(pk, 0),
+            (today - timezone.localdate(seen)).days if seen is not None else None,
+            is_pending,
+            is_unlicensed,
+        )
+
+
+def risk_inputs(ids: QuerySet[Any] | list[int]) -> RiskInputs:
+    """Open leads, past violations and the last approved visit of the institutions, set-based."""
     open_leads = _counts(
         Lead.objects.filter(institution_id__in=ids, status__in=sorted(LEAD_OPEN))
         .values("institution_id")
@@ -378,12 +396,21 @@ def _fill_risk(
         .annotate(n=Count("pk", distinct=True))
         .values_list("institution_id", "n")
     )
-    last_seen = dict(
+    last_seen: dict[int, datetime.datetime] = dict(
         Inspection.objects.filter(institution_id__in=ids, status=InspectionStatus.APPROVED)
         .values("institution_id")
         .annotate(last=Max(Coalesce("visited_at", "approved_at")))
         .values_list("institution_id", "last")
     )
+    return RiskInputs(open_leads, past, last_seen)
+
+
+def _fill_risk(
+    facts: list[Facts], ids: QuerySet[Any], round_pk: int, today: datetime.date
+) -> dict[int, int]:
+    """Set the risk facts and previous inspector of ``facts`` (ids: a subquery of their pks)."""
+    inputs = risk_inputs(ids)
+    open_leads, past, last_seen = inputs.open_leads, inputs.past_violations, inputs.last_inspected
     previous: dict[int, int] = {}
     earlier = (
         TaskItem.objects.filter(

@@ -31,8 +31,7 @@ from bihuan.leads.workflow import LeadSource
 from bihuan.registry import matching
 from bihuan.registry.models import Institution, MatchCandidate, Source
 from bihuan.registry.models import Status as InstitutionStatus
-from bihuan.registry.services import FIELDS as INSTITUTION_FIELDS
-from bihuan.registry.services import STATUS_MOVES as INSTITUTION_MOVES
+from bihuan.registry.services import institution_move_status
 from bihuan.screening.models import (
     Inspection,
     InspectionPhoto,
@@ -330,23 +329,9 @@ def _lock_field_find(actor: Any, institution: Institution) -> Institution:
 
 
 def _set_status(actor: Any, institution: Institution, status: str, verb: str, **extra: Any) -> None:
-    """Save a status change along the registry's moves and record it as the registry does."""
-    if status not in INSTITUTION_MOVES.get(institution.status, set()):
-        raise ServiceError(
-            _("An institution cannot go from “%(a)s” to “%(b)s”.")
-            % {"a": institution.get_status_display(), "b": InstitutionStatus(status).label}
-        )
-    before = snapshot(institution, INSTITUTION_FIELDS)
-    institution.status = status
-    institution.save(update_fields=["status", "updated_at"])
-    # The registry's own verb, so the institution's history page shows the change.
-    event_record(
-        actor=actor,
-        verb="institution.status_changed",
-        obj=institution,
-        before=before,
-        after=snapshot(institution, INSTITUTION_FIELDS) | {"via": verb, **extra},
-    )
+    """Move the institution along the registry's moves, recorded with the registry's own verb."""
+    # The registry's verb and fields, so the institution's history page shows the change.
+    institution_move_status(actor=actor, institution=institution, status=status, via=verb, **extra)
 
 
 def _reporters_of(institution: Institution) -> list[Any]:

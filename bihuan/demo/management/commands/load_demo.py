@@ -10,6 +10,7 @@ from bihuan.demo.data import DEMO_PASSWORD, USERS
 from bihuan.demo.loader import load_demo
 from bihuan.leads.demo import load_demo_leads
 from bihuan.registry.demo import load_demo_registry
+from bihuan.reports.demo import load_demo_history
 from bihuan.screening.demo import load_demo_screening
 
 
@@ -20,12 +21,19 @@ class Command(BaseCommand):
         "area with its responsible parties, one demo account per role, and a registry of about 300 "
         "synthetic institutions with near-duplicates for the matcher, and three leads (a tip "
         "waiting for triage, one in the departments' hands, one closed). Synthetic records are "
-        "marked as such. Running it again creates nothing new."
+        "marked as such. Then a synthetic year of activity (1 January → yesterday: closed rounds, "
+        "approved inspections, leads through the loop, cases, refunds, joint operations) unless "
+        "--no-history. Running it again creates nothing new."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--quiet-logins", action="store_true", help="Do not print the demo logins."
+        )
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help="Do not write the synthetic year of activity (rounds, leads, cases, refunds).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -41,6 +49,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Demo round loaded (created: {screening['rounds']}).")
         )
+        if not options["no_history"]:
+            history = load_demo_history()
+            summary = ", ".join(f"{k} {v}" for k, v in history.items())
+            self.stdout.write(self.style.SUCCESS(f"Demo history loaded (created: {summary})."))
         if not options["quiet_logins"]:
             self.stdout.write(f"Demo password for every account: {DEMO_PASSWORD}")
             for username, display, _phone, role, _region, _extra in USERS:

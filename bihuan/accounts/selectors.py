@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from bihuan.accounts.models import Assignment, Department, Role, User
 from bihuan.accounts.scope import scope_of
+from bihuan.territory.codes import ancestor_paths
+from bihuan.territory.models import Region
 
 _ALL_USERS = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN})
 # Roles that see the people working in their place (a coordinator keeps the list of inspectors).
@@ -46,3 +50,16 @@ def assignments_of(user: User) -> QuerySet[Assignment]:
         .select_related("region", "department", "sentinel", "area")
         .order_by("role", "region__path")
     )
+
+
+def people_over(region: Region, roles: Iterable[str]) -> QuerySet[User]:
+    """Active people holding one of ``roles`` at the region or at any place above it.
+
+    Who is told about something that happens in a place: its supervisors, its coordinators.
+    """
+    return User.objects.filter(
+        is_active=True,
+        assignments__is_active=True,
+        assignments__role__in=sorted(roles),
+        assignments__region__path__in=ancestor_paths(region.path),
+    ).distinct()

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bihuan.accounts.models import Role, User
+from bihuan.accounts.selectors import people_over
 from bihuan.core.workdays import working_days_between
 from bihuan.leads import services
 from bihuan.leads.models import ExtensionRequest, Lead, WorkOrder
@@ -130,7 +131,7 @@ def _bureau_overdue(now: datetime) -> int:
     told = 0
     for lead in overdue.iterator(chunk_size=_CHUNK):
         told += notify(
-            users=services._supervisors_of(lead.region),
+            users=people_over(lead.region, [Role.SUPERVISOR]),
             kind="lead.overdue",
             title=_("Lead %(ref)s is overdue at the bureau") % {"ref": lead.reference},
             url=f"/leads/{lead.pk}/",

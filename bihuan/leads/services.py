@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from bihuan.accounts.models import Assignment, Department, Role, User
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
+from bihuan.accounts.selectors import people_over
 from bihuan.audit.services import event_record, snapshot
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.core.workdays import add_working_days
@@ -207,14 +208,7 @@ def _officers_of(department_id: int, region: Region) -> list[User]:
 
 
 def _supervisors_of(region: Region) -> list[User]:
-    return list(
-        User.objects.filter(
-            is_active=True,
-            assignments__is_active=True,
-            assignments__role=Role.SUPERVISOR,
-            assignments__region__path__in=ancestor_paths(region.path),
-        ).distinct()
-    )
+    return list(people_over(region, [Role.SUPERVISOR]))
 
 
 def _area_responsibles_of(lead: Lead) -> list[User]:

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from bihuan.accounts.models import User
 from bihuan.accounts.policies import Capability, can
+from bihuan.accounts.selectors import people_over
 from bihuan.audit.services import event_record, snapshot
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.registry.models import Category, Datum, Institution, Source
@@ -51,7 +52,6 @@ from bihuan.screening.workflow import (
     TaskKind,
     VisitOutcome,
 )
-from bihuan.territory.codes import ancestor_paths
 
 INSPECTION_FIELDS = [
     "status",
@@ -606,14 +606,7 @@ def _evaluate(
 def _reviewers_of(inspection: Inspection) -> list[User]:
     """Coordinators and supervisors of the inspection's place and the places above it."""
     return list(
-        User.objects.filter(
-            is_active=True,
-            assignments__is_active=True,
-            assignments__role__in=sorted(selectors.MANAGERS),
-            assignments__region__path__in=ancestor_paths(inspection.region.path),
-        )
-        .exclude(pk=inspection.inspector_id)
-        .distinct()
+        people_over(inspection.region, selectors.MANAGERS).exclude(pk=inspection.inspector_id)
     )
 
 

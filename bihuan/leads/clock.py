@@ -22,6 +22,7 @@ from bihuan.leads import services
 from bihuan.leads.models import ExtensionRequest, Lead, WorkOrder
 from bihuan.leads.workflow import LEAD_OPEN, ExtensionStatus, LeadStatus, OrderStatus
 from bihuan.notifications.services import notify
+from bihuan.webhooks import services as webhooks  # webhooks hook (issue 7)
 
 # Working days past a deadline after which an urged order is escalated (督办) to the level above.
 ESCALATE_AFTER_DAYS = 2
@@ -85,6 +86,8 @@ def overdue_scan(now: datetime | None = None) -> ScanResult:
                     % {"due": timezone.localtime(due).strftime("%Y-%m-%d %H:%M")},
                     due_key=f"urge:{due:%Y%m%dT%H%M%S.%f%z}",
                 )
+                # webhooks hook (issue 7)
+                webhooks.emit("work_order.overdue", order, webhooks.order_payload(order))
                 result.urged += 1
         # Escalation: only orders already urged for this deadline, and at least N working days late.
         rough = now - timedelta(days=ESCALATE_AFTER_DAYS)

@@ -57,6 +57,7 @@ from bihuan.registry.models import Category, Institution
 from bihuan.registry.models import Status as InstitutionStatus
 from bihuan.territory.codes import ancestor_paths
 from bihuan.territory.models import Region, Sentinel
+from bihuan.webhooks import services as webhooks  # webhooks hook (issue 7)
 
 # The bureau's own clocks, in working days (the departments' come from the violation groups).
 TRIAGE_DAYS = 2
@@ -450,6 +451,7 @@ def lead_create(
         title=_("New lead %(ref)s to triage") % {"ref": lead.reference},
         key=f"lead.created:{lead.pk}",
     )
+    webhooks.emit("lead.created", lead, webhooks.lead_payload(lead))  # webhooks hook (issue 7)
     return lead
 
 
@@ -686,6 +688,7 @@ def lead_dispatch(*, actor: Any, lead: Lead) -> Lead:
             key=f"work_order.created:{order.pk}",
         )
     joint_propose(lead=lead, orders=orders, types=types)
+    webhooks.emit("lead.dispatched", lead, webhooks.lead_payload(lead))  # webhooks hook (issue 7)
     return lead
 
 
@@ -728,6 +731,7 @@ def lead_close(*, actor: Any, lead: Lead, reason: str, note: str = "") -> Lead:
     lead.closed_at = _now()
     lead.save()
     _lead_event(actor, "lead.closed", lead, before)
+    webhooks.emit("lead.closed", lead, webhooks.lead_payload(lead))  # webhooks hook (issue 7)
     return lead
 
 
@@ -844,6 +848,8 @@ def work_order_reply(
         % {"dept": order.department.short_name, "ref": lead.reference},
         key=f"work_order.replied:{order.pk}:{now.isoformat()}",
     )
+    # webhooks hook (issue 7)
+    webhooks.emit("work_order.replied", order, webhooks.order_payload(order))
     return order
 
 

@@ -31,6 +31,11 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "captcha",
     "bihuan.core",
     "bihuan.audit",
     "bihuan.territory",
@@ -40,6 +45,10 @@ INSTALLED_APPS = [
     "bihuan.cases",
     "bihuan.screening",
     "bihuan.reports",
+    "bihuan.intake",
+    "bihuan.open311",
+    "bihuan.api",
+    "bihuan.webhooks",
     "bihuan.notifications",
     "bihuan.jobs",
     "bihuan.demo",
@@ -186,6 +195,7 @@ BIHUAN_SCHEDULE: list[dict[str, Any]] = [
         "every_minutes": 30,
     },
     {"name": "refresh_figures", "task": "bihuan.reports.tasks.refresh_figures", "every_minutes": 5},
+    {"name": "webhook_retries", "task": "bihuan.webhooks.tasks.retry_due", "every_minutes": 1},
 ]
 
 LOGGING = {
@@ -197,3 +207,26 @@ LOGGING = {
 }
 
 SITE_TITLE = _("Bihuan off-campus tutoring supervision")
+
+# The integration API (/api/v1/): per-user hashed tokens, session for the browsable docs.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "bihuan.api.authentication.HashedTokenAuthentication",
+        "bihuan.api.authentication.ActiveSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "bihuan.api.pagination.ApiPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "bihuan.api.exceptions.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+# Swagger UI and Redoc come from drf-spectacular-sidecar's static files, never a CDN.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bihuan API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

@@ -1,0 +1,243 @@
+"""Read shapes of the API: the fields a page shows, never reporters' contact details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from bihuan.cases.models import Case
+from bihuan.leads.models import ClosureReason, JointOperation, Lead, WorkOrder
+from bihuan.registry.models import Institution
+from bihuan.screening.models import Inspection, Round, Task
+from bihuan.territory.models import Region
+
+
+class RegionSerializer(serializers.ModelSerializer[Region]):
+    class Meta:
+        model = Region
+        fields = ["id", "code", "name", "level", "parent", "depth", "is_active"]
+
+
+class InstitutionSerializer(serializers.ModelSerializer[Institution]):
+    class Meta:
+        model = Institution
+        fields = [
+            "id",
+            "name",
+            "credit_code",
+            "licence_number",
+            "category",
+            "status",
+            "is_blacklisted",
+            "address",
+            "latitude",
+            "longitude",
+            "region",
+            "community",
+            "area",
+            "merged_into",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class RoundSerializer(serializers.ModelSerializer[Round]):
+    class Meta:
+        model = Round
+        fields = [
+            "id",
+            "name",
+            "region",
+            "checklist",
+            "starts_on",
+            "ends_on",
+            "status",
+            "created_at",
+            "issued_at",
+            "closed_at",
+        ]
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    class Meta:
+        model = Task
+        fields = ["id", "round", "inspector", "kind", "region", "instructions", "created_at"]
+
+
+class InspectionSerializer(serializers.ModelSerializer[Inspection]):
+    class Meta:
+        model = Inspection
+        fields = [
+            "id",
+            "task",
+            "institution",
+            "is_field_find",
+            "region",
+            "inspector",
+            "status",
+            "outcome",
+            "visited_at",
+            "submitted_at",
+            "approved_at",
+            "lead",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class LeadSerializer(serializers.ModelSerializer[Lead]):
+    # Reporter name and phone stay off the API: the pages show them only to the triaging bureau.
+    class Meta:
+        model = Lead
+        fields = [
+            "id",
+            "reference",
+            "source",
+            "status",
+            "description",
+            "institution",
+            "place_name",
+            "address",
+            "region",
+            "area",
+            "is_anonymous",
+            "owner_department",
+            "due_at",
+            "merged_into",
+            "created_at",
+            "accepted_at",
+            "dispatched_at",
+            "closed_at",
+            "updated_at",
+        ]
+
+
+class WorkOrderSerializer(serializers.ModelSerializer[WorkOrder]):
+    class Meta:
+        model = WorkOrder
+        fields = [
+            "id",
+            "lead",
+            "department",
+            "role",
+            "status",
+            "sign_due",
+            "reply_due",
+            "signed_at",
+            "replied_at",
+            "reply",
+            "accepted_at",
+            "redo_count",
+            "proposed_department",
+            "return_reason",
+            "urge_count",
+            "escalation_level",
+            "is_supervised",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class JointOperationSerializer(serializers.ModelSerializer[JointOperation]):
+    class Meta:
+        model = JointOperation
+        fields = [
+            "id",
+            "title",
+            "status",
+            "region",
+            "planned_for",
+            "outcome",
+            "created_at",
+            "decided_at",
+            "recorded_at",
+        ]
+
+
+class CaseSerializer(serializers.ModelSerializer[Case]):
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "lead",
+            "institution",
+            "region",
+            "department",
+            "status",
+            "rectification_due",
+            "penalty_fen",
+            "closure_ordered",
+            "blacklisted",
+            "is_disguised",
+            "opened_at",
+            "concluded_at",
+        ]
+
+
+class FiguresSerializer(serializers.Serializer[Any]):
+    scope = serializers.CharField()
+    label = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    person_times = serializers.IntegerField()
+    institutions = serializers.IntegerField(allow_null=True)
+    visits = serializers.IntegerField(allow_null=True)
+    leads = serializers.IntegerField()
+    disguised_cases = serializers.IntegerField()
+    refunds_fen = serializers.IntegerField()
+
+
+class FiguresQuerySerializer(serializers.Serializer[Any]):
+    scope = serializers.CharField(required=False, help_text=_("kind:id, e.g. region:12"))
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start and end and start > end:
+            raise serializers.ValidationError({"end": _("The end is before the start.")})
+        return attrs
+
+
+# ------------------------------------------------------------------------ action inputs
+
+
+class EmptySerializer(serializers.Serializer[Any]):
+    """An action without input."""
+
+
+class ReplySerializer(serializers.Serializer[Any]):
+    reply = serializers.CharField(max_length=4000)
+
+
+class ReturnSerializer(serializers.Serializer[Any]):
+    proposed_department = serializers.IntegerField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=500)
+
+
+class ExtensionSerializer(serializers.Serializer[Any]):
+    days = serializers.IntegerField(min_value=1, max_value=30)
+    reason = serializers.CharField(max_length=500)
+
+
+class NoteSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class AcceptLeadSerializer(serializers.Serializer[Any]):
+    violation_types = serializers.ListField(
+        child=serializers.CharField(max_length=20), min_length=1, max_length=20
+    )
+    institution = serializers.IntegerField(required=False, allow_null=True)
+
+
+class CloseSerializer(serializers.Serializer[Any]):
+    reason = serializers.ChoiceField(choices=ClosureReason.choices)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    field = serializers.CharField(required=False, allow_null=True)

@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from scratch import fresh_databases
+from scratch import django_on, fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "/api/v1/institutions/?limit=20"
@@ -125,16 +125,7 @@ def _measure(port: int, path: str, token: str, args: argparse.Namespace) -> dict
 
 def _setup(url: str, institutions: int) -> dict[str, str]:
     """Migrate, load the demo city, generate institutions; tokens for two personas."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_on(url)
     from bihuan.accounts.models import User
     from bihuan.api.services import api_token_create
     from bihuan.demo.loader import load_demo

@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +39,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from scratch import fresh_databases
+from scratch import django_on, fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 20_000
@@ -66,15 +64,7 @@ def _parse() -> argparse.Namespace:
 
 
 def _setup(url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_on(url)
 
 
 def _step(label: str, work: Callable[[], Any]) -> Any:

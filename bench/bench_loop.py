@@ -23,15 +23,13 @@ Figures are printed as ratios to the baseline of the same run; nothing is judged
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scratch import fresh_databases
+from scratch import django_on, fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 50_000
@@ -51,17 +49,7 @@ def _parse() -> argparse.Namespace:
 
 def _setup(url: str) -> None:
     """Point Django at ``url``, migrate it and load the demo city."""
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    # Side effects stay in the database: no e-mail leaves a benchmark.
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_on(url)
     from bihuan.demo.loader import load_demo
 
     load_demo()

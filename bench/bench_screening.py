@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import resource
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from scratch import fresh_databases
+from scratch import django_on, fresh_databases
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
@@ -63,16 +61,7 @@ def _parse() -> argparse.Namespace:
 
 
 def _setup(url: str) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DATABASE_URL"] = url
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_on(url)
 
 
 def _province(args: argparse.Namespace) -> Any:

@@ -36,3 +36,23 @@ def fresh_databases(url: str, *labels: str) -> Iterator[list[str]]:
                 admin.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
+
+
+def django_on(url: str) -> None:
+    """Point Django at ``url`` with the project's own settings and migrate it.
+
+    Side effects stay in the database: no e-mail leaves a benchmark.
+    """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
+    os.environ["DATABASE_URL"] = url
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from bihuan.cases.models import Case
-from bihuan.leads.models import ClosureReason, JointOperation, Lead, WorkOrder
+from bihuan.leads.models import ClosureReason, JointOperation, JointParticipant, Lead, WorkOrder
 from bihuan.registry.models import Institution
 from bihuan.screening.models import Inspection, Round, Task
 from bihuan.territory.models import Region
@@ -140,7 +140,15 @@ class WorkOrderSerializer(serializers.ModelSerializer[WorkOrder]):
         ]
 
 
+class JointParticipantSerializer(serializers.ModelSerializer[JointParticipant]):
+    class Meta:
+        model = JointParticipant
+        fields = ["id", "user", "name", "department", "took_part"]
+
+
 class JointOperationSerializer(serializers.ModelSerializer[JointOperation]):
+    participants = JointParticipantSerializer(many=True, read_only=True)
+
     class Meta:
         model = JointOperation
         fields = [
@@ -148,6 +156,8 @@ class JointOperationSerializer(serializers.ModelSerializer[JointOperation]):
             "title",
             "status",
             "region",
+            "departments",
+            "participants",
             "planned_for",
             "outcome",
             "created_at",
@@ -226,11 +236,85 @@ class NoteSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-class AcceptLeadSerializer(serializers.Serializer[Any]):
+class TypesSerializer(serializers.Serializer[Any]):
     violation_types = serializers.ListField(
-        child=serializers.CharField(max_length=20), min_length=1, max_length=20
+        child=serializers.CharField(max_length=20),
+        min_length=1,
+        max_length=20,
+        help_text=_("Violation type codes, e.g. B01."),
     )
+
+
+class AcceptLeadSerializer(TypesSerializer):
     institution = serializers.IntegerField(required=False, allow_null=True)
+
+
+class LinkSerializer(serializers.Serializer[Any]):
+    institution = serializers.IntegerField(help_text=_("A current institution in your places."))
+
+
+class MergeSerializer(serializers.Serializer[Any]):
+    reference = serializers.CharField(
+        max_length=20, help_text=_("Reference of the lead this one duplicates.")
+    )
+
+
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500)
+
+
+class RequiredNoteSerializer(serializers.Serializer[Any]):
+    note = serializers.CharField(max_length=500)
+
+
+class ReassignSerializer(serializers.Serializer[Any]):
+    department = serializers.IntegerField(help_text=_("A department covering the lead's place."))
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ExtensionDecisionSerializer(serializers.Serializer[Any]):
+    approve = serializers.BooleanField()
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Required when refusing."),
+    )
+
+
+class PersonSerializer(serializers.Serializer[Any]):
+    """Someone without an account: a name and, if known, their department."""
+
+    name = serializers.CharField(max_length=50)
+    department = serializers.IntegerField(required=False, allow_null=True)
+
+
+class JointConfirmSerializer(serializers.Serializer[Any]):
+    planned_for = serializers.DateField()
+    departments = serializers.ListField(
+        child=serializers.IntegerField(), min_length=1, max_length=20
+    )
+    team = serializers.ListField(
+        child=serializers.IntegerField(),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text=_("User ids of officers and supervisors."),
+    )
+    named = PersonSerializer(many=True, required=False, default=list)
+
+
+class JointRecordSerializer(serializers.Serializer[Any]):
+    outcome = serializers.CharField(max_length=4000)
+    absent = serializers.ListField(
+        child=serializers.IntegerField(),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text=_("Participant ids of those who did not come."),
+    )
+    extra = PersonSerializer(many=True, required=False, default=list)
 
 
 class CloseSerializer(serializers.Serializer[Any]):

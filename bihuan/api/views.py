@@ -27,8 +27,13 @@ from bihuan.cases.selectors import cases_visible_to
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.leads import services
 from bihuan.leads.forms_orders import return_candidates
+from bihuan.leads.models import ExtensionStatus
 from bihuan.leads.selectors import (
+    departments_covering,
+    joint_decidable_by,
     joint_operations_visible_to,
+    joint_team_candidates,
+    lead_by_reference,
     leads_triaged_by,
     leads_visible_to,
     violation_types_active,
@@ -69,11 +74,14 @@ class ScopedViewSet(viewsets.ReadOnlyModelViewSet[Any]):
 
     selector: Callable[[Any], QuerySet[Any]]
     related: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
 
     def get_queryset(self) -> QuerySet[Any]:
         rows = type(self).selector(self.request.user)
         if self.related:
             rows = rows.select_related(*self.related)
+        if self.prefetch:
+            rows = rows.prefetch_related(*self.prefetch)
         return rows.order_by("pk")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -139,13 +147,6 @@ InspectionViewSet = _scoped(
     inspections_visible_to,
     "Inspections the user may see.",
 )
-JointOperationViewSet = _scoped(
-    "JointOperationViewSet",
-    s.JointOperationSerializer.Meta.model,
-    s.JointOperationSerializer,
-    joint_operations_visible_to,
-    "Joint operations the user may see.",
-)
 CaseViewSet = _scoped(
     "CaseViewSet",
     s.CaseSerializer.Meta.model,
@@ -186,94 +187,176 @@ def _input(request: Request, serializer: type[Any]) -> dict[str, Any]:
     return dict(data.validated_data)
 
 
+def _action_schema(request: type[Any], response: type[Any]) -> Callable[[Any], Any]:
+    """The OpenAPI description every action shares: If-Match, Idempotency-Key, the errors."""
+    return extend_schema(
+        request=request,
+        responses={200: response, **ACTION_RESPONSES},
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+    )
+
+
+def _act_on(
+    request: Request,
+    find: Callable[[], Any],
+    serializer: type[Any] | None,
+    call: Callable[[Any, Any, dict[str, Any]], Any],
+    shape: type[Any],
+) -> Response:
+    """Validate the body, find the record (404 outside scope), check If-Match, call the service.
+
+    Idempotent on Idempotency-Key; ``call(user, record, data)`` may raise ServiceError for input
+    that only the record can judge (a department that does not cover its place, …).
+    """
+
+    def run() -> Response:
+        data = _input(request, serializer) if serializer else {}
+        record = find()
+        return _perform(request, record, lambda: call(request.user, record, data), find, shape)
+
+    return idempotent(request, run)
+
+
+def _types(codes: list[str]) -> list[Any]:
+    types = list(violation_types_active().filter(code__in=codes))
+    unknown = sorted(set(codes) - {t.code for t in types})
+    if unknown:
+        raise ServiceError(
+            _("Unknown violation type codes: %(codes)s.") % {"codes": ", ".join(unknown)},
+            field="violation_types",
+        )
+    return types
+
+
+def _institution(user: Any, pk: int | None) -> Any:
+    if not pk:
+        return None
+    institution = institutions_current(user).filter(pk=pk).first()
+    if institution is None:
+        raise ServiceError(_("Choose an institution from the search."), field="institution")
+    return institution
+
+
 class LeadViewSet(ScopedViewSet):
-    """Leads the user may see; the bureau's dispatch and close as actions."""
+    """Leads the user may see; the bureau's triage moves as actions."""
 
     selector = staticmethod(leads_visible_to)
     serializer_class = s.LeadSerializer
     filterset_class = filter_for(s.LeadSerializer.Meta.model)
     queryset = s.LeadSerializer.Meta.model.objects.none()
 
-    def _triaged(self, pk: str) -> Any:
-        return get_object_or_404(leads_triaged_by(self.request.user), pk=pk)
+    def _act(
+        self,
+        request: Request,
+        pk: str,
+        serializer: type[Any] | None,
+        call: Callable[[Any, Any, dict[str, Any]], Any],
+    ) -> Response:
+        def triaged() -> Any:
+            return get_object_or_404(leads_triaged_by(request.user), pk=pk)
 
-    def _act(self, request: Request, pk: str, call: Callable[[Any, Any], Any]) -> Response:
-        def run() -> Response:
-            lead = self._triaged(pk)
-            return _perform(
-                request,
-                lead,
-                lambda: call(request.user, lead),
-                lambda: self._triaged(pk),
-                s.LeadSerializer,
-            )
+        return _act_on(request, triaged, serializer, call, s.LeadSerializer)
 
-        return idempotent(request, run)
-
-    @extend_schema(
-        request=s.AcceptLeadSerializer,
-        responses={200: s.LeadSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.AcceptLeadSerializer, s.LeadSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """受理: classify the lead by violation type codes (and link a current institution)."""
+        return self._act(
+            request,
+            pk,
+            s.AcceptLeadSerializer,
+            lambda u, lead, d: services.lead_accept(
+                actor=u,
+                lead=lead,
+                violation_types=_types(d["violation_types"]),
+                institution=_institution(u, d.get("institution")),
+            ),
+        )
 
-        def run() -> Response:
-            data = _input(request, s.AcceptLeadSerializer)
-            lead = self._triaged(pk)
-            types = list(violation_types_active().filter(code__in=data["violation_types"]))
-            wanted = data.get("institution")
-            institution = None
-            if wanted:
-                institution = institutions_current(request.user).filter(pk=wanted).first()
-                if institution is None:
-                    return _refused(_("Choose an institution from the search."), "institution")
-            return _perform(
-                request,
-                lead,
-                lambda: services.lead_accept(
-                    actor=request.user, lead=lead, violation_types=types, institution=institution
-                ),
-                lambda: self._triaged(pk),
-                s.LeadSerializer,
-            )
+    @_action_schema(s.TypesSerializer, s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def classify(self, request: Request, pk: str) -> Response:
+        """改类: change the violation types of a lead not yet dispatched."""
+        return self._act(
+            request,
+            pk,
+            s.TypesSerializer,
+            lambda u, lead, d: services.lead_classify(
+                actor=u, lead=lead, violation_types=_types(d["violation_types"])
+            ),
+        )
 
-        return idempotent(request, run)
+    @_action_schema(s.LinkSerializer, s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def link(self, request: Request, pk: str) -> Response:
+        """关联机构: tie the lead to the registry record of its place."""
+        return self._act(
+            request,
+            pk,
+            s.LinkSerializer,
+            lambda u, lead, d: services.lead_link_institution(
+                actor=u, lead=lead, institution=_institution(u, d["institution"])
+            ),
+        )
 
-    @extend_schema(
-        request=s.EmptySerializer,
-        responses={200: s.LeadSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.MergeSerializer, s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request: Request, pk: str) -> Response:
+        """并单: merge this duplicate into the lead with the given reference."""
+
+        def call(u: Any, lead: Any, d: dict[str, Any]) -> Any:
+            into = lead_by_reference(u, d["reference"])
+            if into is None:
+                raise ServiceError(
+                    _("No lead you can see has the reference %(r)s.") % {"r": d["reference"]},
+                    field="reference",
+                )
+            return services.lead_merge(actor=u, lead=lead, into=into)
+
+        return self._act(request, pk, s.MergeSerializer, call)
+
+    @_action_schema(s.ReasonSerializer, s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str) -> Response:
+        """不予受理: dismiss a lead that is not a matter for supervision, saying why."""
+        return self._act(
+            request,
+            pk,
+            s.ReasonSerializer,
+            lambda u, lead, d: services.lead_dismiss(actor=u, lead=lead, reason=d["reason"]),
+        )
+
+    @_action_schema(s.EmptySerializer, s.LeadSerializer)
     @action(detail=True, methods=["post"], url_path="dispatch")
     def dispatch_lead(self, request: Request, pk: str) -> Response:
         """派单: route an accepted lead to the departments."""
-        return self._act(request, pk, lambda u, lead: services.lead_dispatch(actor=u, lead=lead))
+        return self._act(
+            request, pk, None, lambda u, lead, d: services.lead_dispatch(actor=u, lead=lead)
+        )
 
-    @extend_schema(
-        request=s.CloseSerializer,
-        responses={200: s.LeadSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.CloseSerializer, s.LeadSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
         """办结: close a lead whose work orders the bureau accepted."""
+        return self._act(
+            request,
+            pk,
+            s.CloseSerializer,
+            lambda u, lead, d: services.lead_close(
+                actor=u, lead=lead, reason=d["reason"], note=d["note"]
+            ),
+        )
 
-        def run() -> Response:
-            data = _input(request, s.CloseSerializer)
-            lead = self._triaged(pk)
-            return _perform(
-                request,
-                lead,
-                lambda: services.lead_close(
-                    actor=request.user, lead=lead, reason=data["reason"], note=data["note"]
-                ),
-                lambda: self._triaged(pk),
-                s.LeadSerializer,
-            )
-
-        return idempotent(request, run)
+    @_action_schema(s.ReasonSerializer, s.LeadSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str) -> Response:
+        """重新打开: reopen a closed or dismissed lead, saying why."""
+        return self._act(
+            request,
+            pk,
+            s.ReasonSerializer,
+            lambda u, lead, d: services.lead_reopen(actor=u, lead=lead, reason=d["reason"]),
+        )
 
 
 class WorkOrderViewSet(ScopedViewSet):
@@ -304,24 +387,9 @@ class WorkOrderViewSet(ScopedViewSet):
         serializer: type[Any] | None,
         call: Callable[[Any, Any, dict[str, Any]], Any],
     ) -> Response:
-        def run() -> Response:
-            data = _input(request, serializer) if serializer else {}
-            order = find(pk)
-            return _perform(
-                request,
-                order,
-                lambda: call(request.user, order, data),
-                lambda: find(pk),
-                s.WorkOrderSerializer,
-            )
+        return _act_on(request, lambda: find(pk), serializer, call, s.WorkOrderSerializer)
 
-        return idempotent(request, run)
-
-    @extend_schema(
-        request=s.EmptySerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.EmptySerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def sign(self, request: Request, pk: str) -> Response:
         """签收: the department takes the order."""
@@ -333,11 +401,7 @@ class WorkOrderViewSet(ScopedViewSet):
             lambda u, o, d: services.work_order_sign(actor=u, order=o),
         )
 
-    @extend_schema(
-        request=s.ReplySerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.ReplySerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def reply(self, request: Request, pk: str) -> Response:
         """反馈: the department reports what it did (evidence files go through the page)."""
@@ -349,11 +413,7 @@ class WorkOrderViewSet(ScopedViewSet):
             lambda u, o, d: services.work_order_reply(actor=u, order=o, reply=d["reply"]),
         )
 
-    @extend_schema(
-        request=s.ReturnSerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.ReturnSerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"], url_path="return")
     def return_order(self, request: Request, pk: str) -> Response:
         """退单: the order is not this department's business; name the one that is."""
@@ -371,11 +431,7 @@ class WorkOrderViewSet(ScopedViewSet):
 
         return self._act(request, self._handled, pk, s.ReturnSerializer, call)
 
-    @extend_schema(
-        request=s.ExtensionSerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.ExtensionSerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def extension(self, request: Request, pk: str) -> Response:
         """延期: ask for more working days to reply."""
@@ -389,11 +445,7 @@ class WorkOrderViewSet(ScopedViewSet):
             ),
         )
 
-    @extend_schema(
-        request=s.EmptySerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.EmptySerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """核查通过: the bureau accepts the department's reply."""
@@ -405,11 +457,7 @@ class WorkOrderViewSet(ScopedViewSet):
             lambda u, o, d: services.work_order_accept(actor=u, order=o),
         )
 
-    @extend_schema(
-        request=s.NoteSerializer,
-        responses={200: s.WorkOrderSerializer, **ACTION_RESPONSES},
-        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
-    )
+    @_action_schema(s.NoteSerializer, s.WorkOrderSerializer)
     @action(detail=True, methods=["post"])
     def urge(self, request: Request, pk: str) -> Response:
         """催办: remind the department of an open order."""
@@ -420,6 +468,170 @@ class WorkOrderViewSet(ScopedViewSet):
             s.NoteSerializer,
             lambda u, o, d: services.work_order_urge(actor=u, order=o, note=d["note"]),
         )
+
+    @_action_schema(s.ReasonSerializer, s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def redo(self, request: Request, pk: str) -> Response:
+        """重办: send the department's reply back; it must act again within a new deadline."""
+        return self._act(
+            request,
+            self._bureau,
+            pk,
+            s.ReasonSerializer,
+            lambda u, o, d: services.work_order_redo(actor=u, order=o, reason=d["reason"]),
+        )
+
+    @_action_schema(s.RequiredNoteSerializer, s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def supervise(self, request: Request, pk: str) -> Response:
+        """督办: put the order under supervision; the area's responsible parties are told."""
+        return self._act(
+            request,
+            self._bureau,
+            pk,
+            s.RequiredNoteSerializer,
+            lambda u, o, d: services.work_order_supervise(actor=u, order=o, note=d["note"]),
+        )
+
+    @_action_schema(s.ReassignSerializer, s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"])
+    def reassign(self, request: Request, pk: str) -> Response:
+        """改派: move a returned or unsigned order to another department covering the place."""
+
+        def call(u: Any, o: Any, d: dict[str, Any]) -> Any:
+            department = departments_covering(o.lead.region).filter(pk=d["department"]).first()
+            if department is None:
+                raise ServiceError(
+                    _("Name a department that covers this place."), field="department"
+                )
+            return services.work_order_reassign(
+                actor=u, order=o, department=department, note=d["note"]
+            )
+
+        return self._act(request, self._bureau, pk, s.ReassignSerializer, call)
+
+    @_action_schema(s.RequiredNoteSerializer, s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"], url_path="refuse-return")
+    def refuse_return(self, request: Request, pk: str) -> Response:
+        """审定退单: refuse a return; the order goes back to the department as it was."""
+        return self._act(
+            request,
+            self._bureau,
+            pk,
+            s.RequiredNoteSerializer,
+            lambda u, o, d: services.work_order_refuse_return(actor=u, order=o, note=d["note"]),
+        )
+
+    @_action_schema(s.ExtensionDecisionSerializer, s.WorkOrderSerializer)
+    @action(detail=True, methods=["post"], url_path="extension-decision")
+    def extension_decision(self, request: Request, pk: str) -> Response:
+        """延期审批: approve (the reply deadline moves) or refuse the order's pending request."""
+
+        def call(u: Any, o: Any, d: dict[str, Any]) -> Any:
+            pending = o.extensions.filter(status=ExtensionStatus.PENDING).first()
+            if pending is None:
+                raise ServiceError(_("This order has no pending extension request."))
+            return services.extension_decide(
+                actor=u, request=pending, approve=d["approve"], note=d["note"]
+            )
+
+        return self._act(request, self._bureau, pk, s.ExtensionDecisionSerializer, call)
+
+
+class JointOperationViewSet(ScopedViewSet):
+    """Joint operations the user may see; the bureau of the place confirms, declines, records."""
+
+    selector = staticmethod(joint_operations_visible_to)
+    serializer_class = s.JointOperationSerializer
+    filterset_class = filter_for(s.JointOperationSerializer.Meta.model)
+    queryset = s.JointOperationSerializer.Meta.model.objects.none()
+    prefetch = ("departments", "participants")
+
+    def _act(
+        self,
+        request: Request,
+        pk: str,
+        serializer: type[Any],
+        call: Callable[[Any, Any, dict[str, Any]], Any],
+    ) -> Response:
+        def decidable() -> Any:
+            operation = get_object_or_404(
+                joint_operations_visible_to(request.user).select_related("region"), pk=pk
+            )
+            if not joint_decidable_by(request.user, operation):
+                raise Http404
+            return operation
+
+        return _act_on(request, decidable, serializer, call, s.JointOperationSerializer)
+
+    @_action_schema(s.JointConfirmSerializer, s.JointOperationSerializer)
+    @action(detail=True, methods=["post"])
+    def confirm(self, request: Request, pk: str) -> Response:
+        """确认联合执法: date, departments and team of a proposed joint operation."""
+
+        def call(u: Any, op: Any, d: dict[str, Any]) -> Any:
+            covering = departments_covering(op.region)
+            departments = _members(covering, d["departments"], "departments")
+            team = _members(joint_team_candidates(op), d["team"], "team")
+            return services.joint_confirm(
+                actor=u,
+                operation=op,
+                planned_for=d["planned_for"],
+                departments=departments,
+                team=team,
+                named=_people(covering, d["named"], "named"),
+            )
+
+        return self._act(request, pk, s.JointConfirmSerializer, call)
+
+    @_action_schema(s.ReasonSerializer, s.JointOperationSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str) -> Response:
+        """不开展: decline a proposed joint operation, saying why."""
+        return self._act(
+            request,
+            pk,
+            s.ReasonSerializer,
+            lambda u, op, d: services.joint_decline(actor=u, operation=op, reason=d["reason"]),
+        )
+
+    @_action_schema(s.JointRecordSerializer, s.JointOperationSerializer)
+    @action(detail=True, methods=["post"])
+    def record(self, request: Request, pk: str) -> Response:
+        """登记结果: what a confirmed operation did and who really took part."""
+
+        def call(u: Any, op: Any, d: dict[str, Any]) -> Any:
+            covering = departments_covering(op.region)
+            return services.joint_record(
+                actor=u,
+                operation=op,
+                outcome=d["outcome"],
+                absent=_members(op.participants.all(), d["absent"], "absent"),
+                extra=_people(covering, d["extra"], "extra"),
+            )
+
+        return self._act(request, pk, s.JointRecordSerializer, call)
+
+
+def _members(rows: QuerySet[Any], ids: list[int], field: str) -> list[Any]:
+    """The rows with these ids, refusing any id that is not among them."""
+    wanted = set(ids)
+    found = list(rows.filter(pk__in=wanted))
+    missing = sorted(wanted - {row.pk for row in found})
+    if missing:
+        raise ServiceError(
+            _("Not a choice here: %(ids)s.") % {"ids": ", ".join(map(str, missing))}, field=field
+        )
+    return found
+
+
+def _people(
+    covering: QuerySet[Any], people: list[dict[str, Any]], field: str
+) -> list[tuple[str, Any]]:
+    """(name, department) pairs; a department must cover the place."""
+    named = [p["department"] for p in people if p.get("department")]
+    departments = {d.pk: d for d in _members(covering, named, field)}
+    return [(p["name"].strip(), departments.get(p.get("department") or 0)) for p in people]
 
 
 class FiguresView(APIView):

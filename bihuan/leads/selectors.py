@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from bihuan.accounts.models import Department, DepartmentKind, Role
+from bihuan.accounts.models import Department, DepartmentKind, Role, User
+from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
 from bihuan.leads.models import (
     ExtensionRequest,
@@ -134,3 +135,38 @@ def violation_groups() -> QuerySet[ViolationGroup]:
 
 def routing_rules_active() -> QuerySet[RoutingRule]:
     return RoutingRule.objects.filter(is_active=True).select_related("violation_type", "region")
+
+
+def lead_by_reference(user: object, reference: str) -> Lead | None:
+    """The lead with this reference among those the user may see (for a merge), or None."""
+    return leads_visible_to(user).filter(reference=(reference or "").strip().upper()).first()
+
+
+def joint_decidable_by(user: object, operation: JointOperation) -> bool:
+    """May the user confirm, decline or record this joint operation (the bureau of its place)?"""
+    if not can(user, Capability.LEAD_TRIAGE):
+        return False
+    scope = scope_of(user)
+    return (
+        Region.objects.filter(pk=operation.region_id)
+        .filter(scope.region_q(roles=frozenset({Role.SUPERVISOR})))
+        .exists()
+    )
+
+
+def joint_team_candidates(operation: JointOperation) -> QuerySet[User]:
+    """Officers of the departments covering the place, and the supervisors above it."""
+    above = [
+        "/".join(operation.region.path.split("/")[:i]) + "/"
+        for i in range(1, len([p for p in operation.region.path.split("/") if p]) + 1)
+    ]
+    covering = departments_covering(operation.region)
+    return (
+        User.objects.filter(is_active=True, assignments__is_active=True)
+        .filter(
+            Q(assignments__role=Role.OFFICER, assignments__department__in=covering)
+            | Q(assignments__role=Role.SUPERVISOR, assignments__region__path__in=above)
+        )
+        .distinct()
+        .order_by("username")
+    )

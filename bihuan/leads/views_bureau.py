@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bihuan.accounts.models import Department, Role, User
+from bihuan.accounts.models import Department, Role
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
 from bihuan.cases.selectors import case_of_lead
@@ -45,7 +45,10 @@ from bihuan.leads.models import (
 from bihuan.leads.routing_inputs import routing_inputs
 from bihuan.leads.selectors import (
     departments_covering,
+    joint_decidable_by,
     joint_operations_visible_to,
+    joint_team_candidates,
+    lead_by_reference,
     leads_triaged_by,
     leads_visible_to,
     may_see_reporter,
@@ -614,7 +617,7 @@ def _accept(request: HttpRequest, user: Any, lead: Lead, d: dict[str, Any]) -> A
 
 
 def _merge(request: HttpRequest, user: Any, lead: Lead, d: dict[str, Any]) -> Any:
-    into = leads_visible_to(user).filter(reference=d["reference"].strip().upper()).first()
+    into = lead_by_reference(user, d["reference"])
     if into is None:
         raise ServiceError(
             _("No lead you can see has the reference %(r)s.") % {"r": d["reference"]}
@@ -781,37 +784,8 @@ def joint_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _may_decide(user: Any, operation: JointOperation) -> bool:
-    if not can(user, Capability.LEAD_TRIAGE):
-        return False
-    scope = scope_of(user)
-    return (
-        Region.objects.filter(pk=operation.region_id)
-        .filter(scope.region_q(roles=frozenset({Role.SUPERVISOR})))
-        .exists()
-    )
-
-
-def _team_choices(operation: JointOperation) -> QuerySet[User]:
-    """Officers of the departments covering the place, and the supervisors above it."""
-    above = [
-        "/".join(operation.region.path.split("/")[:i]) + "/"
-        for i in range(1, len([p for p in operation.region.path.split("/") if p]) + 1)
-    ]
-    covering = departments_covering(operation.region)
-    return (
-        User.objects.filter(is_active=True, assignments__is_active=True)
-        .filter(
-            Q(assignments__role=Role.OFFICER, assignments__department__in=covering)
-            | Q(assignments__role=Role.SUPERVISOR, assignments__region__path__in=above)
-        )
-        .distinct()
-        .order_by("username")
-    )
-
-
 def _joint_context(request: HttpRequest, operation: JointOperation) -> dict[str, Any]:
-    may_decide = _may_decide(request.user, operation)
+    may_decide = joint_decidable_by(request.user, operation)
     context: dict[str, Any] = {
         "operation": operation,
         "reasons": [JOINT_REASONS.get(r, r) for r in operation.reasons or []],
@@ -827,7 +801,7 @@ def _joint_context(request: HttpRequest, operation: JointOperation) -> dict[str,
         covering = departments_covering(operation.region).order_by("jurisdiction__depth", "pk")
         context["confirm_form"] = forms.JointConfirmForm(
             departments=covering,
-            people=_team_choices(operation),
+            people=joint_team_candidates(operation),
             initial={"departments": [d.pk for d in context["departments"]]},
         )
         context["decline_form"] = forms.ReasonForm()
@@ -871,13 +845,15 @@ def _joint_answer(
 def joint_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     """Confirm, decline or record a joint operation (the bureau of its place only)."""
     operation = _visible_joint(request, pk)
-    if action not in ("confirm", "decline", "record") or not _may_decide(request.user, operation):
+    if action not in ("confirm", "decline", "record"):
+        raise Http404
+    if not joint_decidable_by(request.user, operation):
         raise Http404
     covering = departments_covering(operation.region)
     form: django_forms.Form
     if action == "confirm":
         form = forms.JointConfirmForm(
-            request.POST, departments=covering, people=_team_choices(operation)
+            request.POST, departments=covering, people=joint_team_candidates(operation)
         )
     elif action == "decline":
         form = forms.ReasonForm(request.POST)

@@ -72,3 +72,12 @@ class DepartmentForm(forms.Form):
         regex=r"^(\d{6}|\d{12})$",
         error_messages={"invalid": _("A division code has 6 or 12 digits.")},
     )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        help_text=_("The 6 digits your authenticator app shows, or one of your recovery codes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )

@@ -14,7 +14,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from bihuan.accounts import services
+from bihuan.accounts import services, sessions
+from bihuan.accounts.models import SessionEnd
 
 SESSION_KEY = "bihuan_last_seen"
 # Paths a user with an initial password may still reach.
@@ -34,6 +35,7 @@ class IdleTimeoutMiddleware:
             last_seen = request.session.get(SESSION_KEY)
             if last_seen is not None and now - last_seen > settings.IDLE_TIMEOUT_MINUTES * 60:
                 services.logout_record(user=user, reason="idle")
+                sessions.session_close(request, SessionEnd.IDLE)
                 logout(request)
                 messages.info(request, _("You were signed out after a period of inactivity."))
                 return redirect_to_login(request.get_full_path())

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.core.fields import BlindIndexField, EncryptedTextField
 from bihuan.core.masking import mask_phone
 from bihuan.territory.models import Area, Region, Sentinel
 
@@ -80,7 +81,9 @@ class User(AbstractUser):
     """A person who signs in; what they may see comes from their assignments."""
 
     display_name = models.CharField(_("full name"), max_length=50, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    # Encrypted at rest; phone_hash finds a user by the whole number.
+    phone = EncryptedTextField(_("phone"), max_length=20, blank=True)
+    phone_hash = BlindIndexField(source="phone", kind="phone")
     must_change_password = models.BooleanField(_("must change password"), default=True)
     password_changed_at = models.DateTimeField(_("password changed"), null=True, blank=True)
     failed_logins = models.PositiveSmallIntegerField(_("failed logins"), default=0)
@@ -182,3 +185,82 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.region}"
+
+
+class SessionEnd(models.TextChoices):
+    SIGNED_OUT = "signed_out", _("signed out")
+    IDLE = "idle", _("idle timeout")
+    ENDED = "ended", _("ended from another session")
+    FORCED = "forced", _("ended by a security administrator")
+    EXPIRED = "expired", _("expired")
+
+
+class UserSession(models.Model):
+    """One signed-in browser session, kept on record after it ends (等保: session management)."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="sessions", verbose_name=_("user")
+    )
+    # SHA-256 of the session key: enough to find the session, useless for taking it over.
+    key_hash = models.CharField(_("session key hash"), max_length=64)
+    created_at = models.DateTimeField(_("signed in"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"))
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=100, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    ended_reason = models.CharField(
+        _("how it ended"), max_length=16, choices=SessionEnd.choices, blank=True
+    )
+    ended_by = models.ForeignKey(
+        User,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("ended by"),
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at", "-pk"]
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key_hash"],
+                condition=Q(ended_at__isnull=True),
+                name="usersession_one_open_row_per_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True, ended_reason="")
+                | (Q(ended_at__isnull=False) & ~Q(ended_reason="")),
+                name="usersession_ended_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "ended_at"], name="usersession_open_of_user"),
+            models.Index(fields=["key_hash"], name="usersession_by_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.ip or '-'} · {self.user_agent or '-'}"
+
+
+class PasswordHistory(models.Model):
+    """The hash of a password a user has had, so that a recent one is not chosen again (等保)."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="password_history", verbose_name=_("user")
+    )
+    password = models.CharField(_("password hash"), max_length=128)
+    created_at = models.DateTimeField(_("set at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "-created_at", "-pk"]
+        verbose_name = _("previous password")
+        verbose_name_plural = _("previous passwords")
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="passwordhistory_recent_of_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.created_at:%Y-%m-%d}"

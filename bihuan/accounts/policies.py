@@ -14,6 +14,7 @@ class Capability(StrEnum):
     USER_MANAGE = "user.manage"  # create, deactivate, reset password
     ASSIGNMENT_MANAGE = "assignment.manage"  # grant and end roles (authorisation)
     ACCOUNT_UNLOCK = "account.unlock"
+    SESSION_MANAGE = "session.manage"  # see and end other people's signed-in sessions
     AUDIT_READ = "audit.read"
     TERRITORY_READ = "territory.read"
     USER_READ = "user.read"
@@ -54,6 +55,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
         {
             Capability.ASSIGNMENT_MANAGE,
             Capability.ACCOUNT_UNLOCK,
+            Capability.SESSION_MANAGE,
             Capability.TERRITORY_READ,
             Capability.USER_READ,
         }

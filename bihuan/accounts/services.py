@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bihuan.accounts.allowlist import admin_network_refused, refusal_message
 from bihuan.accounts.models import (
     ADMIN_ROLES,
     Assignment,
@@ -21,9 +22,11 @@ from bihuan.accounts.models import (
     Role,
     User,
 )
+from bihuan.accounts.otp import has_second_factor
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import forget_scope
 from bihuan.audit.services import event_record, snapshot
+from bihuan.core.context import current_ip
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.territory.models import Area, Level, Region, Sentinel
 
@@ -313,6 +316,8 @@ class LoginResult:
 
     user: User | None
     error: str = ""
+    # The password was right, and the user's authenticator code is asked for next.
+    second_factor: bool = False
 
 
 def _lockout_window() -> datetime.timedelta:
@@ -365,6 +370,21 @@ def login_attempt(*, username: str, password: str) -> LoginResult:
                 % {"m": settings.LOCKOUT_MINUTES},
             )
         return LoginResult(None, _("Wrong username or password."))
+    if admin_network_refused(user):
+        # Only after the password is right: a refusal must not tell who is an administrator.
+        event_record(
+            actor=None,
+            verb="login.refused_network",
+            obj=user,
+            actor_label=user.username,
+            after={"ip": current_ip()},
+        )
+        return LoginResult(None, refusal_message())
+    if has_second_factor(user):
+        # Nothing is reset before the code is right too: a known password must not buy unlimited
+        # guesses at the code (otp.second_factor_check counts them and completes the sign-in).
+        event_record(actor=user, verb="login.password_accepted", obj=user)
+        return LoginResult(user, second_factor=True)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login = now
@@ -379,8 +399,26 @@ def logout_record(*, user: Any, reason: str) -> None:
         event_record(actor=user, verb=f"logout.{reason}", obj=user)
 
 
+class PasswordChangeReason:
+    """Why a user must replace their password before doing anything else."""
+
+    INITIAL = "initial"
+    EXPIRED = "expired"
+
+
+def password_change_reason(user: User) -> str | None:
+    """An initial (or reset) password, or one older than PASSWORD_MAX_AGE_DAYS; else None."""
+    if settings.BIHUAN_DEMO and user.is_demo:
+        return None
+    if user.must_change_password:
+        return PasswordChangeReason.INITIAL
+    # Accounts older than the record of password changes count from the day they were made.
+    changed = user.password_changed_at or user.date_joined
+    if timezone.now() - changed > datetime.timedelta(days=settings.PASSWORD_MAX_AGE_DAYS):
+        return PasswordChangeReason.EXPIRED
+    return None
+
+
 def password_change_required(user: User) -> bool:
     """Must this user replace their password before doing anything else?"""
-    if not user.must_change_password:
-        return False
-    return not (settings.BIHUAN_DEMO and user.is_demo)
+    return password_change_reason(user) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
@@ -14,11 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bihuan.accounts import forms, services
+from bihuan.accounts import forms, otp, services, sessions
 from bihuan.accounts.home import panels_for
-from bihuan.accounts.models import Assignment, Role
+from bihuan.accounts.models import Assignment, Role, SessionEnd
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.selectors import assignments_of, departments_visible_to, users_visible_to
+from bihuan.core.crypto import phone_query_hash
 from bihuan.core.errors import ServiceError
 from bihuan.core.exports import xlsx_response
 from bihuan.core.forms import flash_form_errors
@@ -52,13 +54,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
             username=form.cleaned_data["username"], password=form.cleaned_data["password"]
         )
         if result.user is not None:
-            login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
             target = request.POST.get("next") or request.GET.get("next") or ""
-            if target and url_has_allowed_host_and_scheme(
+            if not url_has_allowed_host_and_scheme(
                 target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
             ):
-                return redirect(target)
-            return redirect("accounts:home")
+                target = ""
+            if result.second_factor:
+                # Not signed in yet: views_otp.login_code asks for the code first.
+                otp.pending_start(request, result.user, target)
+                return redirect("accounts:login_code")
+            login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(target or "accounts:home")
         form.add_error(None, result.error)
     return render(
         request, "accounts/login.html", {"form": form, "next": request.GET.get("next", "")}
@@ -69,6 +75,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     """Sign out and end the session on the server."""
     services.logout_record(user=request.user, reason="user")
+    sessions.session_close(request, SessionEnd.SIGNED_OUT)
     logout(request)
     return redirect("accounts:login")
 
@@ -92,7 +99,16 @@ def password_change(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, request.user)  # type: ignore[arg-type]
             messages.success(request, _("Your password was changed."))
             return redirect("accounts:home")
-    return render(request, "accounts/password_change.html", {"form": form})
+    return render(
+        request,
+        "accounts/password_change.html",
+        {
+            "form": form,
+            "reason": services.password_change_reason(request.user),  # type: ignore[arg-type]
+            "max_age_days": settings.PASSWORD_MAX_AGE_DAYS,
+            "history_count": settings.PASSWORD_HISTORY_COUNT,
+        },
+    )
 
 
 @login_required
@@ -116,7 +132,12 @@ def users(request: HttpRequest) -> HttpResponse:
     rows = users_visible_to(request.user).order_by(USER_SORTS[sort], "pk")
     query = normalize_query(request.GET.get("q", ""))
     if query:
-        rows = rows.filter(Q(username__icontains=query) | Q(display_name__icontains=query))
+        matches = Q(username__icontains=query) | Q(display_name__icontains=query)
+        phone = phone_query_hash(query)
+        if phone is not None:
+            # Phones are encrypted: only the whole number is found, through its keyed hash.
+            matches |= Q(phone_hash=phone)
+        rows = rows.filter(matches)
     show_phone = can(request.user, Capability.USER_MANAGE)
     if request.GET.get("format") == "xlsx":
         return xlsx_response(
@@ -147,6 +168,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@sensitive_post_parameters("phone", "password")
 @require_http_methods(["GET", "POST"])
 def user_create(request: HttpRequest) -> HttpResponse:
     """A system administrator opens an account."""
@@ -179,6 +201,8 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_manage": can(request.user, Capability.USER_MANAGE),
             "can_assign": can(request.user, Capability.ASSIGNMENT_MANAGE),
             "can_unlock": can(request.user, Capability.ACCOUNT_UNLOCK),
+            "has_second_factor": otp.has_second_factor(person),
+            "can_end_sessions": can(request.user, Capability.SESSION_MANAGE),
             "grant_form": grant_form,
             "reset_form": forms.PasswordResetForm(),
             "show_phone": can(request.user, Capability.USER_MANAGE),

@@ -41,3 +41,37 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.verb} {self.object_repr}"
+
+
+class Seal(models.Model):
+    """One link of the hash chain over the event log, written after the event's commit."""
+
+    # Chain position, given by the sealer (head + 1), not by a sequence: no gaps unless removed.
+    seq = models.BigIntegerField(_("sequence"), primary_key=True)
+    # No database foreign key: an event removed behind the log's back must leave its seal dangling
+    # for verify_audit to report, not take the seal with it or block the test that removes it.
+    event = models.OneToOneField(
+        Event,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        related_name="seal",
+        verbose_name=_("event"),
+    )
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64)
+    key_id = models.CharField(_("key id"), max_length=16)
+    sealed_at = models.DateTimeField(_("sealed"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("seal")
+        verbose_name_plural = _("seals")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_seal_seq_positive"),
+            # A hash has one successor: two sealers racing cannot fork the chain.
+            models.UniqueConstraint(fields=["prev_hash"], name="audit_seal_one_successor"),
+        ]
+        indexes = [models.Index(fields=["sealed_at"], name="audit_seal_by_time")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} event {self.event_id} {self.hash[:12]}"

@@ -4,4 +4,7 @@ from bihuan.audit import views
 
 app_name = "audit"
 
-urlpatterns = [path("events/", views.events, name="events")]
+urlpatterns = [
+    path("events/", views.events, name="events"),
+    path("chain/verify/", views.chain_verify, name="chain_verify"),
+]

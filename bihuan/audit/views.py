@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from bihuan.accounts.policies import Capability, can
-from bihuan.audit.selectors import events_visible_to
+from bihuan.audit.selectors import chain_state_visible_to, events_visible_to
+from bihuan.audit.services import audit_chain_verify_request
 from bihuan.core.exports import xlsx_response
 from bihuan.core.text import normalize_query
 
@@ -89,5 +92,25 @@ def events(request: HttpRequest) -> HttpResponse:
         events_visible_to(request.user).order_by("verb").values_list("verb", flat=True).distinct()
     )
     return render(
-        request, "audit/events.html", {"page": page, "params": params, "verbs": list(verbs)}
+        request,
+        "audit/events.html",
+        {
+            "page": page,
+            "params": params,
+            "verbs": list(verbs),
+            "chain": chain_state_visible_to(request.user),
+        },
     )
+
+
+@login_required
+@require_POST
+def chain_verify(request: HttpRequest) -> HttpResponse:
+    """Queue a verification of the whole hash chain; its outcome shows on the audit page."""
+    if not can(request.user, Capability.AUDIT_READ):
+        raise Http404
+    audit_chain_verify_request(actor=request.user)
+    messages.success(
+        request, _("Verification queued: its outcome shows here once a worker has run it.")
+    )
+    return redirect("audit:events")

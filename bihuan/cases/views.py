@@ -308,6 +308,9 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if action not in ACTIONS:
         raise Http404
     case = _visible_case(request, pk)
+    # Who may not record answers 404 before any input is read, as for a case out of scope.
+    if not services.may_record(request.user, case.lead):
+        raise Http404
     service, arguments, done = ACTIONS[action]
     form = ACTION_FORMS_ALL[action](request.POST, prefix=action)
     if not form.is_valid():
@@ -343,6 +346,8 @@ def refund_verify(request: HttpRequest, pk: int) -> HttpResponse:
 def refund_reject(request: HttpRequest, pk: int) -> HttpResponse:
     """The bureau rejects a reported refund, saying why."""
     refund = get_object_or_404(refunds_visible_to(request.user).select_related("case"), pk=pk)
+    if not services.is_case_supervisor(request.user, refund.case.lead):
+        raise Http404
     form = forms.RefundRejectForm(request.POST, prefix="reject")
     if not form.is_valid():
         return _answer(request, refund.case, form=form, name="reject", done="")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from bihuan.core.context import client_ip
+from bihuan.core.security import client_address
 
 
 class RequestContextMiddleware:
@@ -16,8 +18,8 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
-        token = client_ip.set(request.META.get("REMOTE_ADDR"))
+        # REMOTE_ADDR, or X-Forwarded-For as written by a proxy listed in TRUSTED_PROXIES only.
+        token = client_ip.set(client_address(request.META, tuple(settings.TRUSTED_PROXIES)))
         try:
             return self.get_response(request)
         finally:

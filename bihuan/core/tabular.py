@@ -10,12 +10,17 @@ import io
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
 from django.utils.translation import gettext as _
 
 from bihuan.core.errors import ServiceError
 
 MAX_ROWS = 200_000
+# The XML of a real workbook is 5 to 20 times its zipped size: a 20 MB upload stays well under this.
+# Far more means a zip bomb (a gibibyte of XML in one megabyte), refused before anything inflates.
+XLSX_MAX_UNPACKED = 256 * 1024 * 1024
+XLSX_MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,37 @@ def _clean(value: object) -> str:
     return str(value).strip()
 
 
+def check_xlsx_archive(source: bytes | IO[bytes]) -> None:
+    """Refuse a workbook whose parts would inflate past XLSX_MAX_UNPACKED, before parsing any XML.
+
+    The sizes checked are those the zip declares; Python's zipfile never inflates a part beyond
+    its declared size (a part that lies inflates to garbage and fails its CRC), so the declared
+    total bounds the memory and time openpyxl can spend.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise ServiceError(_("The file is not a readable XLSX workbook.")) from None
+    finally:
+        if not isinstance(source, bytes):
+            stream.seek(0)
+    unpacked = sum(part.file_size for part in parts)
+    if len(parts) > XLSX_MAX_PARTS or unpacked > XLSX_MAX_UNPACKED:
+        raise ServiceError(
+            _(
+                "The workbook would unpack to more than %(mb)d MB. Copy the rows you need into a "
+                "new workbook and upload that."
+            )
+            % {"mb": XLSX_MAX_UNPACKED // (1024 * 1024)}
+        )
+
+
 def _read_xlsx(data: bytes) -> tuple[list[list[str]], str]:
     from openpyxl import load_workbook
 
+    check_xlsx_archive(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError):

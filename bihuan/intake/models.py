@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.core.fields import BlindIndexField, EncryptedTextField
 from bihuan.core.masking import mask_phone
 from bihuan.leads.models import Lead
 
@@ -23,7 +24,9 @@ class PublicTip(models.Model):
     )
     tracking_code = models.CharField(_("tracking code"), max_length=16, unique=True)
     # Kept for the rate limits and the bureau (who reads it on the lead); masked everywhere else.
-    phone = models.CharField(_("phone"), max_length=20, blank=True, db_index=True)
+    # Encrypted; phone_hash (a keyed hash of the number) is what the rate limits count by.
+    phone = EncryptedTextField(_("phone"), max_length=20, blank=True)
+    phone_hash = BlindIndexField(source="phone", kind="phone")
     channel = models.CharField(
         _("channel"), max_length=16, choices=Channel.choices, default=Channel.WEB
     )

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from bihuan.accounts.policies import Capability, can
 from bihuan.audit.services import event_record
+from bihuan.core.crypto import blind_index
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.intake.categories import category as find_category
 from bihuan.intake.models import Channel, PublicReply, PublicTip, StatusLookupMiss
@@ -80,7 +81,9 @@ def _count_recent(*, ip: str, phone: str, since_hours: int) -> int:
     if ip:
         counts.append(PublicTip.objects.filter(ip_hash=ip, created_at__gte=since).count())
     if phone:
-        counts.append(PublicTip.objects.filter(phone=phone, created_at__gte=since).count())
+        # Counted by the keyed hash: the number itself is stored encrypted.
+        digest = blind_index(phone, "phone")
+        counts.append(PublicTip.objects.filter(phone_hash=digest, created_at__gte=since).count())
     return max(counts)
 
 

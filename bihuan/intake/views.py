@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from bihuan.core.errors import ServiceError
@@ -31,6 +32,7 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+@sensitive_post_parameters("phone")
 @require_http_methods(["GET", "POST"])
 def tip_new(request: HttpRequest) -> HttpResponse:
     """The tip form: categories, place, description, photos, anonymity or a phone number."""

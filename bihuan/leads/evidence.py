@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
 from bihuan.core.errors import ServiceError
 from bihuan.leads.models import Attachment, Lead, WorkOrder
@@ -32,6 +35,26 @@ def sniff(head: bytes) -> tuple[str, str] | None:
     return None
 
 
+def _opens_as_image(data: bytes, name: str) -> bool:
+    """Does Pillow read the image's header and structure? A page behind a JPEG's first bytes fails.
+
+    A picture over Pillow's pixel limit is refused too: nobody needs a 400-megapixel photo as
+    evidence, and opening one in a viewer would stall it.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ServiceError(
+            _("“%(name)s” has too many pixels.") % {"name": name}, field="files"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        return False
+    return True
+
+
 def check_files(files: list[Any]) -> list[tuple[Any, bytes, str, str]]:
     """Read and check every upload before anything is written; refuse the lot on one bad file."""
     if len(files) > MAX_FILES:
@@ -54,7 +77,7 @@ def check_files(files: list[Any]) -> list[tuple[Any, bytes, str, str]]:
                 field="files",
             )
         kind = sniff(data[:16])
-        if kind is None:
+        if kind is None or (kind[0].startswith("image/") and not _opens_as_image(data, name)):
             raise ServiceError(
                 _("“%(name)s” is not a JPEG, PNG or WebP photo or a PDF file.") % {"name": name},
                 field="files",

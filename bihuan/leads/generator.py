@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from bihuan.accounts.models import Department, DepartmentKind
 from bihuan.audit.models import Event
+from bihuan.audit.services import events_bulk_record
 from bihuan.leads.models import Lead, ViolationType, WorkOrder
 from bihuan.leads.selectors import bureau_for
 from bihuan.leads.workflow import LeadSource, LeadStatus, OrderRole, OrderStatus
@@ -206,5 +207,5 @@ def _batch(
             )
             for order in orders
         ]
-    Event.objects.bulk_create(events, batch_size=1000)
+    events_bulk_record(events)
     return Generated(leads=len(leads), work_orders=len(orders), events=len(events))

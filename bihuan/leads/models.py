@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from bihuan.accounts.models import Department, DepartmentKind
+from bihuan.core.fields import BlindIndexField, EncryptedTextField
 from bihuan.core.masking import mask_phone
 from bihuan.leads.workflow import (
     LEAD_OPEN,
@@ -195,7 +196,8 @@ class Lead(models.Model):
     )
     # A tip's reporter: kept for the bureau, never shown to a department.
     reporter_name = models.CharField(_("reporter's name"), max_length=50, blank=True)
-    reporter_phone = models.CharField(_("reporter's phone"), max_length=20, blank=True)
+    reporter_phone = EncryptedTextField(_("reporter's phone"), max_length=20, blank=True)
+    reporter_phone_hash = BlindIndexField(source="reporter_phone", kind="phone")
     is_anonymous = models.BooleanField(_("anonymous"), default=False)
     violation_types = models.ManyToManyField(
         ViolationType, blank=True, related_name="leads", verbose_name=_("violation types")

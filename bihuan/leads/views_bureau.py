@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bihuan.accounts.models import Department, Role
@@ -30,6 +31,7 @@ from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
 from bihuan.cases.selectors import case_of_lead
 from bihuan.cases.services import may_record
+from bihuan.core.crypto import phone_query_hash
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.core.exports import xlsx_response
 from bihuan.leads import forms_bureau as forms
@@ -128,13 +130,18 @@ def _queue_rows(request: HttpRequest, values: dict[str, str]) -> QuerySet[Lead]:
         rows = rows.filter(region__code__startswith=values["region"])
     if "q" in values:
         text = values["q"]
-        rows = rows.filter(
+        matches = (
             Q(reference__icontains=text)
             | Q(description__icontains=text)
             | Q(place_name__icontains=text)
             | Q(address__icontains=text)
             | Q(institution__name__icontains=text)
         )
+        phone = phone_query_hash(text)
+        if phone is not None:
+            # The reporter's phone is encrypted: found by the whole number, through its hash.
+            matches |= Q(reporter_phone_hash=phone)
+        rows = rows.filter(matches)
     return rows.distinct() if "type" in values else rows
 
 
@@ -304,6 +311,7 @@ def _after_report(request: HttpRequest, lead: Lead | None) -> HttpResponse:
 
 
 @login_required
+@sensitive_post_parameters("reporter_phone")
 @require_http_methods(["GET", "POST"])
 def report(request: HttpRequest) -> HttpResponse:
     """Enter a lead: the bureau, a community coordinator, or a school sentinel for their school."""

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bihuan.accounts.policies import can
@@ -279,6 +280,7 @@ def _search(request: HttpRequest) -> list[dict[str, Any]]:
 
 
 @csrf_exempt
+@sensitive_post_parameters("phone", "api_key", "email")
 @require_http_methods(["GET", "POST"])
 def requests(request: HttpRequest, fmt: str) -> HttpResponse:
     """POST: create a request with an api_key. GET: find requests (public fields only)."""

@@ -81,7 +81,9 @@ from shapely.prepared import PreparedGeometry, prep
 
 from bihuan.accounts.policies import Capability, can
 from bihuan.audit.services import event_record, snapshot
+from bihuan.core.crypto_services import with_hash_fields
 from bihuan.core.errors import NotAllowed, ServiceError
+from bihuan.core.tabular import check_xlsx_archive
 from bihuan.registry import matching
 from bihuan.registry.models import (
     Boundary,
@@ -316,6 +318,7 @@ def _csv_table(stream: IO[bytes], encoding: str) -> Iterator[Table]:
 def _open_workbook(stream: IO[bytes], *, data_only: bool) -> Any:
     from openpyxl import load_workbook
 
+    check_xlsx_archive(stream)
     try:
         workbook = load_workbook(stream, read_only=True, data_only=data_only)
         workbook.worksheets[0]
@@ -1584,7 +1587,8 @@ def _apply_updates(record: InstitutionImport, rows: Sequence[Row]) -> int:
             after=after | {"import": record.pk, "line": line},
         )
     if changed:
-        Institution.objects.bulk_update(changed, sorted(fields))
+        # A changed phone is written with its search hash (bulk_update skips pre_save).
+        Institution.objects.bulk_update(changed, with_hash_fields(Institution, fields))
     return len(changed)
 
 

@@ -37,6 +37,7 @@ from rapidfuzz import fuzz
 from stdnum.cn import uscc
 
 from bihuan.audit.services import event_record
+from bihuan.core.crypto import blind_index
 from bihuan.registry.models import Institution, MatchCandidate
 from bihuan.registry.normalize import (
     core_name,
@@ -218,7 +219,8 @@ def _narrowing(inp: MatchInput) -> Q:
     if inp.community_id is not None:
         nearby = Q(name_normalized__contains=inp.name[:2]) if inp.name else Q(pk__in=[])
         if inp.phone:
-            nearby |= Q(contact_phone=inp.phone)
+            # The phone is encrypted: the same number is found through its keyed hash.
+            nearby |= Q(contact_phone_hash=blind_index(inp.phone, "phone"))
         probes |= Q(community_id=inp.community_id) & nearby
     return probes
 

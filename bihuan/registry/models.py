@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.core.fields import BlindIndexField, EncryptedTextField
 from bihuan.core.masking import mask_phone
 from bihuan.core.models import ImportRecord, ImportStatus, RowImportRecord
 from bihuan.territory.models import Area, Region
@@ -67,7 +68,8 @@ class Institution(models.Model):
     is_blacklisted = models.BooleanField(_("blacklisted"), default=False)
     blacklist_reason = models.CharField(_("blacklist reason"), max_length=500, blank=True)
     operator_name = models.CharField(_("operator"), max_length=100, blank=True)
-    contact_phone = models.CharField(_("contact phone"), max_length=20, blank=True)
+    contact_phone = EncryptedTextField(_("contact phone"), max_length=20, blank=True)
+    contact_phone_hash = BlindIndexField(source="contact_phone", kind="phone")
     address = models.CharField(_("address"), max_length=300, blank=True)
     latitude = models.DecimalField(
         _("latitude (WGS-84)"), max_digits=9, decimal_places=6, null=True, blank=True

@@ -1,5 +1,6 @@
 """Finding institutions by what people type: a name in Simplified or Traditional characters,
-pinyin or its initials, a credit code, a licence number or part of an address.
+pinyin or its initials, a credit code, a licence number, part of an address or a whole phone
+number (phones are encrypted, so part of one cannot match).
 
 The search only narrows a queryset it is given, so the caller's scope (``institutions_current``)
 always applies: the region filter picks the rows and these conditions are tested on them alone.
@@ -11,6 +12,7 @@ import re
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
+from bihuan.core.crypto import phone_query_hash
 from bihuan.core.text import normalize_query
 from bihuan.registry.models import Institution
 from bihuan.registry.normalize import normalize_name
@@ -47,6 +49,10 @@ def search_institutions(qs: QuerySet[Institution], query: str) -> QuerySet[Insti
         # Licence numbers often hold characters (教民…号): compare them as typed, too.
         matches |= Q(licence_number=text)
     matches |= Q(address__contains=text)
+    phone = phone_query_hash(text)
+    if phone is not None:
+        # The phone is encrypted: only the whole number matches, through its keyed hash.
+        matches |= Q(contact_phone_hash=phone)
 
     exact = Q(name_normalized=name)
     prefix = Q(name_normalized__startswith=name)
@@ -55,6 +61,8 @@ def search_institutions(qs: QuerySet[Institution], query: str) -> QuerySet[Insti
         prefix |= Q(name_initials__startswith=letters) | Q(name_pinyin__startswith=letters)
     if _CODE.match(code):
         exact |= Q(credit_code=code) | Q(licence_number=code)
+    if phone is not None:
+        exact |= Q(contact_phone_hash=phone)
     rank = Case(
         When(exact, then=Value(EXACT)),
         When(prefix, then=Value(PREFIX)),

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bihuan.accounts.policies import Capability, can
@@ -184,6 +185,7 @@ def _form_error(form: Any, exc: ServiceError) -> None:
 
 
 @login_required
+@sensitive_post_parameters("contact_phone")
 @require_http_methods(["GET", "POST"])
 def institution_create(request: HttpRequest) -> HttpResponse:
     """Register an institution by hand."""
@@ -215,6 +217,7 @@ def _managed(request: HttpRequest, pk: int) -> Institution:
 
 
 @login_required
+@sensitive_post_parameters("contact_phone")
 @require_http_methods(["GET", "POST"])
 def institution_edit(request: HttpRequest, pk: int) -> HttpResponse:
     institution = _managed(request, pk)

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from bihuan.accounts.models import Assignment, Department, DepartmentKind, Role, User
 from bihuan.audit.models import Event
+from bihuan.audit.services import events_bulk_record
 from bihuan.cases.models import Case, CaseStatus, Refund, RefundStatus
 from bihuan.core.workdays import add_working_days
 from bihuan.demo import data
@@ -903,7 +904,7 @@ class _History:
 
     def write_log(self) -> None:
         """Write the collected events in order."""
-        Event.objects.bulk_create(self.log.rows, batch_size=1000)
+        events_bulk_record(self.log.rows)
 
 
 def already_loaded(year: int) -> bool:

@@ -148,6 +148,9 @@ def process_photo(upload: Any, *, captured_hint: Any = None) -> ProcessedPhoto:
     upright = ImageOps.exif_transpose(image) or image
     picture = _plain_rgb(upright)
     picture.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    # Pillow carries a decoded JPEG's comment (COM segment) over to the copy it saves, and a
+    # comment can hold a whole web page: the picture keeps its pixels and nothing else.
+    picture.info = {}
     options: dict[str, Any] = {"quality": JPEG_QUALITY, "optimize": True}
     if captured_at is not None:
         exif = Image.Exif()
@@ -157,7 +160,7 @@ def process_photo(upload: Any, *, captured_hint: Any = None) -> ProcessedPhoto:
         )
         options["exif"] = exif.tobytes()
     out = io.BytesIO()
-    # No icc_profile, no comment, no XMP: Pillow writes only what it is given.
+    # No icc_profile, no comment, no XMP: with info emptied, Pillow writes only what it is given.
     picture.save(out, format="JPEG", **options)
     encoded = out.getvalue()
     return ProcessedPhoto(

@@ -45,6 +45,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from bihuan.core.errors import ServiceError
+from bihuan.core.tabular import check_xlsx_archive
 from bihuan.screening.checklists import (
     YES_NO_NA,
     DefinitionError,
@@ -177,6 +178,10 @@ def _open(data: bytes, filename: str) -> Any:
                 % {"name": filename}
             ]
         )
+    try:
+        check_xlsx_archive(data)
+    except ServiceError as exc:
+        raise XLSFormError([exc.message]) from None
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError):

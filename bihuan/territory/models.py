@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from bihuan.core.fields import BlindIndexField, EncryptedTextField
 from bihuan.core.masking import mask_phone
 from bihuan.core.models import ImportStatus as ImportStatus  # re-exported for older imports
 from bihuan.core.models import RowImportRecord
@@ -139,7 +140,8 @@ class AreaResponsible(models.Model):
     )
     name = models.CharField(_("full name"), max_length=50)
     title = models.CharField(_("position"), max_length=100, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    phone = EncryptedTextField(_("phone"), max_length=20, blank=True)
+    phone_hash = BlindIndexField(source="phone", kind="phone")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

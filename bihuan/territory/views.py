@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bihuan.accounts.policies import Capability, can
@@ -152,6 +153,7 @@ def _may_edit_responsibles(request: HttpRequest) -> bool:
 
 
 @login_required
+@sensitive_post_parameters("phone")
 @require_POST
 def area_responsible_add(request: HttpRequest, pk: int) -> HttpResponse:
     """Name a responsible party of an area (system administrator or a supervisor of the place)."""

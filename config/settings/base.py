@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from bihuan.core.env import env_bool, env_database, env_int, env_list, env_storage, env_str
+from bihuan.core.security import content_security_policy, env_networks
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -36,6 +37,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "captcha",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "bihuan.core",
     "bihuan.audit",
     "bihuan.territory",
@@ -56,6 +61,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "bihuan.core.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,10 +69,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     # Before the session rules, which tell the user why they were signed out.
     "django.contrib.messages.middleware.MessageMiddleware",
+    "bihuan.accounts.allowlist.AdminNetworkMiddleware",
     "bihuan.accounts.middleware.IdleTimeoutMiddleware",
     "bihuan.accounts.middleware.PasswordChangeRequiredMiddleware",
+    "bihuan.accounts.middleware_otp.SecondFactorMiddleware",
+    "bihuan.accounts.middleware_otp.SessionTrackingMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -102,6 +112,10 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Password expiry and reuse (等保 8.1.4.1 a): a password older than PASSWORD_MAX_AGE_DAYS must be
+# changed at the next request; a new one may not repeat the last PASSWORD_HISTORY_COUNT.
+PASSWORD_MAX_AGE_DAYS = env_int("PASSWORD_MAX_AGE_DAYS", 90, minimum=1, maximum=3650)
+PASSWORD_HISTORY_COUNT = env_int("PASSWORD_HISTORY_COUNT", 5, minimum=0, maximum=24)
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
@@ -110,12 +124,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "bihuan.accounts.passwords.CharacterClassValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "bihuan.accounts.passwords.NotContainingUsernameValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "bihuan.accounts.passwords.PasswordHistoryValidator",
+        "OPTIONS": {"count": PASSWORD_HISTORY_COUNT},
+    },
 ]
 
 # Login failure handling (等保 8.1.4.1 b): lock LOCKOUT_MINUTES after LOCKOUT_THRESHOLD failures.
 LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5, minimum=1, maximum=100)
 LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 10, minimum=1, maximum=24 * 60)
+# Administrators (system, security, audit) only from these networks, e.g. "10.20.0.0/16,192.0.2.7";
+# empty lets them in from anywhere. See bihuan/accounts/allowlist.py.
+ADMIN_IP_ALLOWLIST = env_networks("ADMIN_IP_ALLOWLIST")
+# Reverse proxies whose X-Forwarded-For is believed (networks); empty trusts only REMOTE_ADDR.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 IDLE_TIMEOUT_MINUTES = env_int("IDLE_TIMEOUT_MINUTES", 30, minimum=1, maximum=24 * 60)
+# Two-factor sign-in (等保 8.1.4.1 d): required for these roles, available to everyone.
+OTP_REQUIRED_ROLES = env_list(
+    "OTP_REQUIRED_ROLES", ["system_admin", "security_admin", "audit_admin", "supervisor"]
+)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Bihuan")
+# Wrong codes count towards the account lockout above instead of django-otp's own back-off.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 SESSION_COOKIE_AGE = 12 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -124,6 +155,12 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Personal numbers encrypted at rest (bihuan.core.crypto): Fernet keys, newest first (older ones
+# still decrypt until rotate_field_keys has moved every value), and the key of the search hash.
+# Left empty, both are derived from SECRET_KEY; production requires them.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
+FIELD_HASH_KEY = env_str("FIELD_HASH_KEY", "")
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
@@ -159,6 +196,16 @@ SCREENING_FAR_METRES = env_int("SCREENING_FAR_METRES", 300, minimum=10, maximum=
 # be in WGS-84 (or CGCS2000): positions are stored in WGS-84 and are not shifted to GCJ-02.
 MAP_TILE_URL = env_str("MAP_TILE_URL", "")
 MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "")
+
+# Content-Security-Policy in every mode (so the browser tests run under it): our own scripts and
+# styles only, images also from the map tile server. See bihuan/core/security.py.
+CONTENT_SECURITY_POLICY = content_security_policy(map_tile_url=MAP_TILE_URL)
+
+# The key of the audit log's hash chain (HMAC-SHA256). Empty: derived from SECRET_KEY. Keep it out
+# of the database, so that database access alone cannot rewrite events and re-seal them. After a
+# change, list the former keys in AUDIT_CHAIN_PREVIOUS_KEYS so verify_audit can check old seals.
+AUDIT_CHAIN_KEY = env_str("AUDIT_CHAIN_KEY", "")
+AUDIT_CHAIN_PREVIOUS_KEYS = env_list("AUDIT_CHAIN_PREVIOUS_KEYS", [])
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -196,14 +243,29 @@ BIHUAN_SCHEDULE: list[dict[str, Any]] = [
     },
     {"name": "refresh_figures", "task": "bihuan.reports.tasks.refresh_figures", "every_minutes": 5},
     {"name": "webhook_retries", "task": "bihuan.webhooks.tasks.retry_due", "every_minutes": 1},
+    {"name": "audit_seal", "task": "bihuan.audit.tasks.seal_events", "every_minutes": 1},
 ]
 
+# Every record passes the redaction filter (phones, ID numbers, tokens, session ids, passwords)
+# before the one handler writes it: Django's own handlers for "django" and "django.server" (which
+# would print request lines and errors unfiltered) are replaced by propagation to it.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "bihuan.core.log_redaction.RedactPersonalData"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 SITE_TITLE = _("Bihuan off-campus tutoring supervision")
@@ -220,6 +282,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "bihuan.api.exceptions.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "bihuan.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 # Swagger UI and Redoc come from drf-spectacular-sidecar's static files, never a CDN.
 SPECTACULAR_SETTINGS = {

@@ -37,7 +37,9 @@
       color: palette,
       backgroundColor: "transparent",
       textStyle: { fontSize: fontSize },
-      tooltip: { trigger: "axis" },
+      // Drawn on the canvas: ECharts' HTML tooltip carries style="" attributes, which the
+      // Content-Security-Policy refuses.
+      tooltip: { trigger: "axis", renderMode: "richText" },
       legend: { top: 0, textStyle: { fontSize: fontSize } },
       grid: { left: 8, right: 16, top: dark ? 44 : 32, bottom: 8, containLabel: true },
     };
@@ -70,7 +72,7 @@
       var groups = series.groups;
       var option = Object.assign(base(), {
         legend: { show: false },
-        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, renderMode: "richText" },
         // Largest on top: ECharts draws a category axis from the bottom up.
         yAxis: {
           type: "category",
@@ -101,7 +103,7 @@
         );
       }
       var option = Object.assign(base(), {
-        tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+        tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, renderMode: "richText" },
         xAxis: {
           type: "category",
           data: departments.labels,

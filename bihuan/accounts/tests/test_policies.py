@@ -65,7 +65,7 @@ EXPECTED_CAPABILITIES: dict[str, frozenset[Capability]] = {
         }
     ),
     "admin_security": frozenset(
-        {C.ASSIGNMENT_MANAGE, C.ACCOUNT_UNLOCK, C.TERRITORY_READ, C.USER_READ}
+        {C.ASSIGNMENT_MANAGE, C.ACCOUNT_UNLOCK, C.SESSION_MANAGE, C.TERRITORY_READ, C.USER_READ}
     ),
     "admin_audit": frozenset({C.AUDIT_READ}),
     "supervisor_city": PLACE_READER

@@ -626,6 +626,7 @@ WRITES: list[Write] = [
         lambda t: [t.party.kind_id],
         lambda t: {"active": "0"},
     ),
+    Write("audit:chain_verify", ("admin_audit",), lambda t: [], lambda t: {}),
 ]
 
 
@@ -651,6 +652,17 @@ NOT_ROLE_WRITES = {
     "accounts:home",
     "accounts:login",
     "accounts:logout",
+    # One's own second factor and sessions (self-service, scoped to oneself).
+    "accounts:login_code",
+    "accounts:second_factor",
+    "accounts:second_factor_disable",
+    "accounts:my_sessions",
+    "accounts:session_end",
+    "accounts:sessions",
+    # Role-gated, but an allowed request only writes when the target has a device or sessions:
+    # their matrices are in test_otp.py and test_sessions.py, and in core/access_matrix.py.
+    "accounts:user_second_factor_reset",
+    "accounts:user_sessions_end",
     "accounts:password_change",
     "accounts:users",
     "accounts:user",

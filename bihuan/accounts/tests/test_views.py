@@ -269,3 +269,13 @@ def test_creating_a_taken_username_through_the_page_shows_the_error(
     assert response.status_code == 200
     assert gettext("That username is taken.") in response.content.decode()
     assert User.objects.filter(username__iexact="wenchang").count() == 1
+
+
+def test_the_user_list_finds_a_user_by_the_whole_phone_number_only(
+    client: Client, admin_system: User, inspector_wenchang: User
+) -> None:
+    client.force_login(admin_system)
+    whole = client.get("/users/", {"q": "139 0000 0008"}).content.decode()
+    assert f"/users/{inspector_wenchang.pk}/" in whole
+    part = client.get("/users/", {"q": "00000008"}).content.decode()
+    assert f"/users/{inspector_wenchang.pk}/" not in part

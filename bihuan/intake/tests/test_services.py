@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from bihuan.accounts.models import User
@@ -180,6 +181,25 @@ def test_captcha_is_needed_after_three_tips_an_hour_from_one_phone() -> None:
     for n in range(3):
         _tip(client_ip=f"198.51.100.{n}")
     assert services.captcha_needed(client_ip="192.0.2.1", phone="13812341234")
+
+
+def test_the_phone_limit_counts_a_number_however_it_is_typed() -> None:
+    for n in range(3):
+        _tip(client_ip=f"198.51.100.{n}", phone="+86 138-1234-1234")
+    assert services.captcha_needed(client_ip="192.0.2.1", phone="138 1234 1234")
+    assert not services.captcha_needed(client_ip="192.0.2.1", phone="13812341235")
+
+
+def test_the_tip_and_its_lead_store_the_phone_encrypted() -> None:
+    tip = _tip(phone="13812341234")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone FROM intake_publictip WHERE id = %s", [tip.pk])
+        (tip_phone,) = cursor.fetchone()
+        cursor.execute("SELECT reporter_phone FROM leads_lead WHERE id = %s", [tip.lead_id])
+        (lead_phone,) = cursor.fetchone()
+    assert tip_phone and lead_phone
+    assert "13812341234" not in tip_phone + lead_phone
+    assert PublicTip.objects.get(pk=tip.pk).phone == "13812341234"
 
 
 def test_hard_limit_per_address_per_day() -> None:

@@ -8,6 +8,7 @@ Each helper takes the people who act; the conftest personas are the usual ones.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from PIL import Image
 
 from bihuan.accounts.models import Department, User
 from bihuan.demo import data
@@ -35,8 +37,16 @@ EDUCATION_CITY = "市教育局"
 PLACE = "文昌社区体育路某小区3栋501室"
 STORY = "有家长反映，该住户以住家教师名义为初中生开展一对一数学培训。"
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+def _tiny_image(kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), (200, 60, 40)).save(out, format=kind)
+    return out.getvalue()
+
+
+# Real (tiny) images: evidence is opened by Pillow, not only recognised by its first bytes.
+JPEG = _tiny_image("JPEG")
+PNG = _tiny_image("PNG")
 PDF = b"%PDF-1.4\n" + b"0" * 64
 
 

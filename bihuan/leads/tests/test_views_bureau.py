@@ -237,6 +237,27 @@ def test_the_queue_filters_by_region_text_source_and_tab(
     assert refs("?tab=all&type=b3") == {dispatched.reference}
 
 
+def test_the_queue_finds_a_lead_by_the_whole_reporter_phone_only(
+    client: Client, supervisor_city: User, xiaochang_lead: Lead
+) -> None:
+    lead = services.lead_create(
+        actor=supervisor_city,
+        source=LeadSource.TIP,
+        description="家长电话",
+        place_name=PLACE,
+        region=Region.objects.get(code=WENCHANG),
+        reporter_phone=REPORTER_PHONE,
+    )
+    _login(client, supervisor_city)
+
+    def refs(query: str) -> set[str]:
+        html = client.get("/leads/", {"tab": "all", "q": query}).content.decode()
+        return set(re.findall(r"XS\d{11}", html))
+
+    assert refs("+86 138 1234 5678") == {lead.reference}
+    assert refs(REPORTER_PHONE[3:]) == set()  # the phone is encrypted: part of it cannot match
+
+
 def test_an_overdue_lead_is_in_the_overdue_tab_and_shown_in_red(
     client: Client, supervisor_city: User, new_lead: Lead, xiaochang_lead: Lead
 ) -> None:

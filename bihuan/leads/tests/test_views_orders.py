@@ -25,6 +25,7 @@ from bihuan.core.errors import ServiceError
 from bihuan.demo.data import WENCHANG
 from bihuan.leads import services
 from bihuan.leads.models import Attachment, ExtensionRequest, Lead, ViolationType, WorkOrder
+from bihuan.leads.tests import factories as f
 from bihuan.leads.workflow import ExtensionStatus, LeadSource, OrderStatus
 from bihuan.territory.models import Region, Sentinel
 
@@ -34,8 +35,8 @@ MARKET = "孝南区市场监管局"
 POLICE = "市公安局"
 CITY_MARKET = "市市场监管局"
 PLACE = "金色家园小区5栋"
-# The first bytes are what the evidence module checks; the rest is filler.
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A real (tiny) image: the evidence module opens photos with Pillow.
+PNG = f.PNG
 PDF = b"%PDF-1.4\n" + b"%" * 64
 REPORTER_NAME = "张三"
 REPORTER_PHONE = "13812345678"

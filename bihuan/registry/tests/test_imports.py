@@ -25,6 +25,7 @@ from stdnum.cn import uscc
 
 from bihuan.accounts.models import User
 from bihuan.audit.models import Event
+from bihuan.core.crypto import blind_index
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.registry import imports, services
 from bihuan.registry.models import (
@@ -757,6 +758,8 @@ def test_apply_writes_every_row_and_records_the_outcome(supervisor_xiaonan: User
     assert record.processed == record.total == 4
     keyed.refresh_from_db()
     assert keyed.contact_phone == "13900002222"
+    # bulk_update wrote the search hash with the (encrypted) number.
+    assert Institution.objects.get(contact_phone_hash=blind_index("13900002222", "phone")) == keyed
     created = Institution.objects.get(credit_code=_code(2))
     assert (created.name, created.category, created.has_custody_account) == (
         "博雅书法工作室",
@@ -774,7 +777,8 @@ def test_apply_writes_every_row_and_records_the_outcome(supervisor_xiaonan: User
     updated = Event.objects.get(verb="institution.updated", object_id=str(keyed.pk))
     assert updated.before is not None and updated.after is not None
     assert updated.before["contact_phone"] == ""
-    assert (updated.after["contact_phone"], updated.after["import"]) == ("13900002222", record.pk)
+    # The audit trail keeps the number masked: it is encrypted in its table.
+    assert (updated.after["contact_phone"], updated.after["import"]) == ("139****2222", record.pk)
     assert updated.actor == supervisor_xiaonan
     applied = Event.objects.get(verb="institution_import.applied")
     assert applied.after == record.outcome

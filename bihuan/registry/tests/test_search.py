@@ -136,3 +136,18 @@ def test_search_is_one_query(
     scoped = institutions_current(coordinator_wenchang)  # the scope is read once, before
     with django_assert_num_queries(1):
         list(search_institutions(scoped, "qihang")[:50])
+
+
+def test_a_whole_phone_number_finds_its_institution_through_the_hash(
+    found: dict[str, Institution],
+) -> None:
+    _create("晨曦书法工作室", contact_phone="0712-2345678")
+    assert _names("07122345678") == ["晨曦书法工作室"]
+    assert _names("0712 234 5678") == ["晨曦书法工作室"]
+
+
+def test_part_of_a_phone_number_finds_nothing(found: dict[str, Institution]) -> None:
+    # The phone is encrypted: only the whole number can be compared.
+    _create("晨曦书法工作室", contact_phone="0712-2345678")
+    assert _names("2345678") == []
+    assert _names("0712234") == []

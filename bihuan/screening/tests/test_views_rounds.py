@@ -10,9 +10,11 @@ import datetime
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -436,7 +438,12 @@ def test_printable_table_has_a_qr_code_to_the_task(
         reverse("screening:task_print", args=[task.pk])
     )
     text = response.content.decode()
-    assert "@media print" in text and "size: A4" in text
+    # The print rules are a static file (the Content-Security-Policy refuses inline <style>).
+    assert "/static/css/task-print.css" in text
+    stylesheet = finders.find("css/task-print.css")
+    assert stylesheet is not None
+    rules = Path(stylesheet).read_text(encoding="utf-8")
+    assert "@media print" in rules and "size: A4" in rules
     assert "<svg" in text and 'class="segno"' in text
     assert f"http://testserver/screening/tasks/{task.pk}/" in text
     for name in task.items.values_list("institution__name", flat=True):

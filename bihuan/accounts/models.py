@@ -264,3 +264,23 @@ class PasswordHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.created_at:%Y-%m-%d}"
+
+
+class ScopeStamp(models.Model):
+    """A counter the database bumps whenever a user's scope may have changed.
+
+    Written only by the triggers of ``bihuan.accounts.scope_triggers`` (an assignment added,
+    changed or removed; a region's path changed), never by the application, so a save of a stale
+    object cannot turn it back. A process may keep a user's scope as long as the stamp it read
+    with the user is the one the scope was worked out under.
+    """
+
+    user_id = models.BigIntegerField(primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("scope stamp")
+        verbose_name_plural = _("scope stamps")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.version}"

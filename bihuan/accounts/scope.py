@@ -6,6 +6,7 @@ visibility. A grant on a region covers its whole subtree (Wagtail/oscar-style tr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -66,16 +67,48 @@ def _minimal(paths: tuple[str, ...]) -> list[str]:
     return result
 
 
+# Scopes worked out in this process, by user id, with the scope stamp they were worked out under.
+# Used only when the caller loaded the user together with its current stamp (``STAMP_ATTR``): a
+# stamp the database bumps on every change of assignments or region paths (scope_triggers.py).
+STAMP_ATTR = "_bihuan_scope_stamp"
+_BY_STAMP: dict[int, tuple[int, Scope]] = {}
+_BY_STAMP_MAX = 50_000
+_BY_STAMP_LOCK = threading.Lock()
+
+
 def scope_of(user: User | object) -> Scope:
-    """The user's scope, computed once per request (cached on the user object)."""
+    """The user's scope, computed once per request (cached on the user object).
+
+    When the user object carries its scope stamp, a scope this process worked out under the same
+    stamp is reused without reading the assignments again.
+    """
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return Scope()
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    rows = Assignment.objects.filter(
-        user_id=int(getattr(user, "pk", 0)), is_active=True
-    ).values_list("role", "region__path", "department_id", "sentinel_id", "area_id")
+    user_id = int(getattr(user, "pk", 0))
+    stamp = getattr(user, STAMP_ATTR, None)
+    if stamp is not None:
+        known = _BY_STAMP.get(user_id)
+        if known is not None and known[0] == stamp:
+            setattr(user, _CACHE_ATTR, known[1])
+            return known[1]
+    scope = _scope_read(user_id)
+    if stamp is not None:
+        with _BY_STAMP_LOCK:
+            if len(_BY_STAMP) >= _BY_STAMP_MAX:
+                _BY_STAMP.clear()
+            _BY_STAMP[user_id] = (stamp, scope)
+    setattr(user, _CACHE_ATTR, scope)
+    return scope
+
+
+def _scope_read(user_id: int) -> Scope:
+    """The user's scope from their active assignments."""
+    rows = Assignment.objects.filter(user_id=user_id, is_active=True).values_list(
+        "role", "region__path", "department_id", "sentinel_id", "area_id"
+    )
     roles: set[str] = set()
     by_role: dict[str, list[str]] = {}
     departments: set[int] = set()
@@ -99,7 +132,6 @@ def scope_of(user: User | object) -> Scope:
         area_ids=frozenset(areas),
         paths_by_role={role: tuple(paths) for role, paths in by_role.items()},
     )
-    setattr(user, _CACHE_ATTR, scope)
     return scope
 
 
@@ -107,6 +139,8 @@ def forget_scope(user: User) -> None:
     """Drop the cached scope after the user's assignments changed."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
+    if hasattr(user, STAMP_ATTR):
+        delattr(user, STAMP_ATTR)
 
 
 __all__ = ["Role", "Scope", "forget_scope", "scope_of"]

@@ -43,24 +43,34 @@ def idempotent(request: Request, act: Callable[[], Response]) -> Response:
     stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
     if stored is not None:
         return _replay(stored, digest)
-    response = act()
-    if response.status_code >= 500:
-        return response
     try:
+        # The action and its key commit together: a retry after a lost answer finds the key
+        # exactly when the action happened, and a concurrent twin's action is rolled back.
         with transaction.atomic():
-            IdempotencyKey.objects.create(
-                user=request.user,
-                key=key,
-                method=request.method or "POST",
-                path=request.path[:500],
-                request_hash=digest,
-                response_status=response.status_code,
-                response_body=response.data,
-            )
-    except IntegrityError:
+            response = act()
+            if response.status_code >= 500:
+                return response
+            try:
+                with transaction.atomic():
+                    IdempotencyKey.objects.create(
+                        user=request.user,
+                        key=key,
+                        method=request.method or "POST",
+                        path=request.path[:500],
+                        request_hash=digest,
+                        response_status=response.status_code,
+                        response_body=response.data,
+                    )
+            except IntegrityError as exc:
+                raise _KeyTaken from exc
+    except _KeyTaken:
         # A concurrent request with the same key won the race; answer as it did.
         return _replay(IdempotencyKey.objects.get(user=request.user, key=key), digest)
     return response
+
+
+class _KeyTaken(Exception):
+    """Another request stored this key first: roll this one's action back and replay that."""
 
 
 def _replay(stored: IdempotencyKey, digest: str) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -325,3 +327,54 @@ class CloseSerializer(serializers.Serializer[Any]):
 class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
     field = serializers.CharField(required=False, allow_null=True)
+
+
+# ------------------------------------------------------------------------ fast lists
+
+# Fields whose representation of a column's value is the value itself.
+_AS_IS = (
+    serializers.CharField,
+    serializers.IntegerField,
+    serializers.BooleanField,
+    serializers.ChoiceField,
+    serializers.PrimaryKeyRelatedField,
+)
+FlatRow = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def flat_shape(
+    serializer_class: type[serializers.ModelSerializer[Any]],
+) -> tuple[list[str], FlatRow] | None:
+    """The columns to read with ``.values()`` and a function giving the serializer's output.
+
+    A list page of model instances spends most of its time building the instances and walking
+    the serializer's fields; a serializer whose fields are all the model's own columns gives the
+    same representation from ``.values()`` rows. None when some field is not such a column
+    (nested, many-to-many, a property): the list then goes through the serializer.
+    """
+    model = serializer_class.Meta.model
+    columns: list[str] = []
+    converters: list[tuple[str, str, Callable[[Any], Any] | None]] = []
+    for name, field in serializer_class().fields.items():
+        source = field.source
+        if not source or "." in source or source == "*":
+            return None
+        try:
+            model_field = model._meta.get_field(source)
+        except FieldDoesNotExist:
+            return None
+        if not getattr(model_field, "concrete", False) or model_field.many_to_many:
+            return None
+        columns.append(source)
+        converters.append(
+            (name, source, None if isinstance(field, _AS_IS) else field.to_representation)
+        )
+
+    def row(values: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, source, convert in converters:
+            value = values[source]
+            out[name] = value if convert is None or value is None else convert(value)
+        return out
+
+    return columns, row

@@ -10,7 +10,9 @@ from bihuan.api import views, views_tokens
 
 app_name = "api"
 
+# JSON is the only format: no ".json" suffix routes (the actions take no format argument).
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("regions", views.RegionViewSet, basename="region")
 router.register("institutions", views.InstitutionViewSet, basename="institution")
 router.register("rounds", views.RoundViewSet, basename="round")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from rest_framework.views import APIView
 
 from bihuan.api import serializers as s
 from bihuan.api.etag import etag_of, require_if_match
-from bihuan.api.filters import filter_for
+from bihuan.api.filters import ListFilterBackend, filter_for
 from bihuan.api.idempotency import idempotent
 from bihuan.cases.selectors import cases_visible_to
 from bihuan.core.errors import NotAllowed, ServiceError
@@ -69,10 +70,14 @@ ACTION_RESPONSES = {
 }
 
 
+_flat_shape = functools.cache(s.flat_shape)
+
+
 class ScopedViewSet(viewsets.ReadOnlyModelViewSet[Any]):
     """List and detail of what the user's pages show them; anything else is 404."""
 
     selector: Callable[[Any], QuerySet[Any]]
+    filter_backends = [ListFilterBackend]
     related: tuple[str, ...] = ()
     prefetch: tuple[str, ...] = ()
 
@@ -83,6 +88,16 @@ class ScopedViewSet(viewsets.ReadOnlyModelViewSet[Any]):
         if self.prefetch:
             rows = rows.prefetch_related(*self.prefetch)
         return rows.order_by("pk")
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A page of the scoped rows; plain shapes are read with ``.values()`` (same output)."""
+        shape = _flat_shape(self.get_serializer_class())
+        if shape is None:
+            return super().list(request, *args, **kwargs)
+        columns, row = shape
+        rows = self.filter_queryset(self.get_queryset()).values(*columns)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([row(values) for values in page or []])
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         obj = self.get_object()

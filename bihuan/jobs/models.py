@@ -43,3 +43,24 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slot or self.ran_at.isoformat()} ({self.worker})"
+
+
+class StrandedJob(models.Model):
+    """A job a dead worker left running, found by the reaper, and what became of it."""
+
+    result_id = models.CharField(_("task result"), max_length=64, unique=True)
+    task_path = models.CharField(_("task"), max_length=200)
+    started_at = models.DateTimeField(_("started"), null=True)
+    found_at = models.DateTimeField(_("found"), default=timezone.now)
+    # 1 for a job stranded once; a re-run that strands again counts one more.
+    attempt = models.PositiveSmallIntegerField(_("attempt"), default=1)
+    # The task result enqueued in its place; empty when the reaper gave up.
+    requeued_as = models.CharField(_("enqueued again as"), max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-found_at"]
+        verbose_name = _("stranded job")
+        verbose_name_plural = _("stranded jobs")
+
+    def __str__(self) -> str:
+        return f"{self.task_path} {self.result_id} (attempt {self.attempt})"

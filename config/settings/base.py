@@ -244,7 +244,14 @@ BIHUAN_SCHEDULE: list[dict[str, Any]] = [
     {"name": "refresh_figures", "task": "bihuan.reports.tasks.refresh_figures", "every_minutes": 5},
     {"name": "webhook_retries", "task": "bihuan.webhooks.tasks.retry_due", "every_minutes": 1},
     {"name": "audit_seal", "task": "bihuan.audit.tasks.seal_events", "every_minutes": 1},
+    {
+        "name": "reap_stranded_jobs",
+        "task": "bihuan.jobs.tasks.reap_stranded_jobs",
+        "every_minutes": 10,
+    },
 ]
+# A job RUNNING for longer than this is taken as lost with its worker: failed and enqueued again.
+TASKS_STALE_MINUTES = env_int("TASKS_STALE_MINUTES", 60, minimum=5, maximum=7 * 24 * 60)
 
 # Every record passes the redaction filter (phones, ID numbers, tokens, session ids, passwords)
 # before the one handler writes it: Django's own handlers for "django" and "django.server" (which

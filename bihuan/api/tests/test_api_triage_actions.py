@@ -188,11 +188,13 @@ def test_extension_decision_approves_the_pending_request(supervisor: APIClient) 
     assert none_yet.status_code == 400
     services.extension_request(actor=_user("xnmarket"), order=order, days=3, reason="需联合检查")
     before = WorkOrder.objects.get(pk=order.pk).reply_due
+    assert before is not None
     response = _post(
         supervisor, f"/api/v1/work-orders/{order.pk}/extension-decision/", {"approve": True}
     )
     assert response.status_code == 200, response.content
-    assert WorkOrder.objects.get(pk=order.pk).reply_due > before
+    after = WorkOrder.objects.get(pk=order.pk).reply_due
+    assert after is not None and after > before
 
 
 def test_an_officer_cannot_use_the_bureaus_order_moves(db: None) -> None:

@@ -30,6 +30,9 @@ class PublicTip(models.Model):
     channel = models.CharField(
         _("channel"), max_length=16, choices=Channel.choices, default=Channel.WEB
     )
+    # The public category the sender chose (the Open311 service code); it stays what they said
+    # when the bureau later classifies the lead differently.
+    category = models.CharField(_("category"), max_length=32, default="other", db_index=True)
     # A keyed hash of the sender's address: enough to count, never the address itself.
     ip_hash = models.CharField(max_length=64, blank=True, db_index=True)
     # The form's one-time token: a double tap finds the first tip instead of making a second.

@@ -244,6 +244,7 @@ def _tip_create(
         tracking_code=code,
         phone=phone,
         channel=channel,
+        category=kind.code,
         ip_hash=ip,
         form_token=form_token or None,
     )

@@ -11,11 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bihuan.accounts.policies import can
-from bihuan.intake.categories import CATEGORIES, PublicCategory, category
+from bihuan.intake.categories import PublicCategory, category
 from bihuan.intake.models import PublicReply, PublicTip
 from bihuan.intake.selectors import PublicStatus, public_status
 from bihuan.intake.services import normalise_code
-from bihuan.leads.models import Lead
 from bihuan.open311.models import ApiClient, ClientRequest
 from bihuan.open311.services import MANAGE, key_digest
 
@@ -34,13 +33,12 @@ def api_client_for_key(key: str) -> ApiClient | None:
     return ApiClient.objects.filter(key_hash=key_digest(key), is_active=True).first()
 
 
-def _category_of(lead: Lead) -> PublicCategory:
-    """The public category whose violation types the lead carries (prefetched), else "other"."""
-    codes = {t.code for t in lead.violation_types.all()}
-    for kind in CATEGORIES:
-        if codes.intersection(kind.violation_codes):
-            return kind
-    return category("other")
+def _category_of(tip: PublicTip) -> PublicCategory:
+    """The category the sender chose ("other" for a code no longer offered)."""
+    try:
+        return category(tip.category)
+    except KeyError:
+        return category("other")
 
 
 def _w3c(moment: datetime.datetime | None) -> str | None:
@@ -63,11 +61,7 @@ def public_requests(
     requests in a period. The reporter's description, address and pin are not repeated back: the
     status page does not show them either, so a leaked code reveals no more here than there.
     """
-    tips = (
-        PublicTip.objects.select_related("lead")
-        .prefetch_related("lead__violation_types")
-        .order_by("-created_at", "-pk")
-    )
+    tips = PublicTip.objects.select_related("lead").order_by("-created_at", "-pk")
     if codes:
         # As on the tip page, a code typed in lower case or with dashes still finds its tip.
         tips = tips.filter(tracking_code__in=[normalise_code(c) for c in codes])
@@ -80,19 +74,19 @@ def public_requests(
         tips = tips.filter(created_at__gte=start)
     if end is not None:
         tips = tips.filter(created_at__lte=end)
+    if service_codes:
+        tips = tips.filter(category__in=service_codes)
     rows: list[dict[str, Any]] = []
-    # The service and status are worked out per tip, so a filter on them reads the whole period
-    # (at most 90 days of one client's requests) before the limit applies.
-    page = list(tips if service_codes or statuses else tips[:limit])
+    # The status is worked out per tip, so a filter on it reads the whole period (at most 90 days
+    # of one client's requests) before the limit applies.
+    page = list(tips if statuses else tips[:limit])
     replies: dict[int, list[tuple[datetime.datetime, str]]] = {}
     for reply in PublicReply.objects.filter(lead__in=[t.lead_id for t in page]).order_by(
         "created_at", "pk"
     ):
         replies.setdefault(reply.lead_id, []).append((reply.created_at, reply.text))
     for tip in page:
-        kind = _category_of(tip.lead)
-        if service_codes and kind.code not in service_codes:
-            continue
+        kind = _category_of(tip)
         status = public_status(tip.lead)
         closed = status in (PublicStatus.HANDLED, PublicStatus.NOT_SUBSTANTIATED)
         state = "closed" if closed else "open"

@@ -485,3 +485,26 @@ def test_a_code_in_lower_case_still_finds_its_request(client: Client, key: str) 
     code = _tip(client, key)
     (row,) = client.get(f"/open311/v2/requests/{code.lower()}.json").json()
     assert row["service_request_id"] == code
+
+
+def test_the_service_code_stays_what_the_sender_chose_after_triage(
+    client: Client, key: str, supervisor_city: User
+) -> None:
+    from bihuan.leads.services import lead_accept
+    from bihuan.leads.tests.factories import types
+
+    code = _tip(client, key, service_code="other")
+    tip = PublicTip.objects.get(tracking_code=code)
+    assert tip.category == "other"
+    # The bureau finds it is really a class in a flat: the parent's request keeps its service.
+    lead_accept(actor=supervisor_city, lead=tip.lead, violation_types=types("B3"))
+    (row,) = client.get(f"/open311/v2/requests/{code}.json").json()
+    assert row["service_code"] == "other"
+    listed = client.get(
+        "/open311/v2/requests.json", {"api_key": key, "service_code": "other"}
+    ).json()
+    assert code in {r["service_request_id"] for r in listed}
+    elsewhere = client.get(
+        "/open311/v2/requests.json", {"api_key": key, "service_code": "home_class"}
+    ).json()
+    assert code not in {r["service_request_id"] for r in elsewhere}

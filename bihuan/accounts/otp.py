@@ -9,7 +9,6 @@ both factors share one lockout policy (等保 8.1.4.1 b).
 
 from __future__ import annotations
 
-import datetime
 import re
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
+from bihuan.accounts.lockout import login_failure_record
 from bihuan.accounts.models import Role, User
 from bihuan.accounts.policies import Capability, can
 from bihuan.accounts.scope import scope_of
@@ -186,22 +186,8 @@ def second_factor_check(*, user: User, code: str) -> CodeResult:
         return CodeResult(None, _("This account is disabled."), locked=True)
     device = _match(user, code)
     if device is None:
-        # The same count and window as wrong passwords (services.login_attempt).
-        user.failed_logins += 1
-        fields = ["failed_logins"]
-        locked = user.failed_logins >= settings.LOCKOUT_THRESHOLD
-        if locked:
-            user.locked_until = now + datetime.timedelta(minutes=settings.LOCKOUT_MINUTES)
-            user.failed_logins = 0
-            fields.append("locked_until")
-        user.save(update_fields=fields)
-        event_record(
-            actor=None,
-            verb="login.locked" if locked else "login.failed",
-            obj=user,
-            actor_label=user.username,
-            after={"reason": "wrong_code"},
-        )
+        # The same count and window as wrong passwords.
+        locked = login_failure_record(user, now=now, reason="wrong_code")
         if locked:
             return CodeResult(
                 None,

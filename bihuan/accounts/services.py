@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bihuan.accounts.allowlist import admin_network_refused, refusal_message
+from bihuan.accounts.lockout import login_failure_record
 from bihuan.accounts.models import (
     ADMIN_ROLES,
     Assignment,
@@ -320,10 +321,6 @@ class LoginResult:
     second_factor: bool = False
 
 
-def _lockout_window() -> datetime.timedelta:
-    return datetime.timedelta(minutes=settings.LOCKOUT_MINUTES)
-
-
 @transaction.atomic
 def login_attempt(*, username: str, password: str) -> LoginResult:
     """Check a password, counting failures and locking the account after too many."""
@@ -348,21 +345,8 @@ def login_attempt(*, username: str, password: str) -> LoginResult:
             % {"m": minutes},
         )
     if not user.is_active or not user.check_password(password):
-        user.failed_logins += 1
-        fields = ["failed_logins"]
-        locked = user.failed_logins >= settings.LOCKOUT_THRESHOLD
-        if locked:
-            user.locked_until = now + _lockout_window()
-            user.failed_logins = 0
-            fields.append("locked_until")
-        user.save(update_fields=fields)
-        event_record(
-            actor=None,
-            verb="login.locked" if locked else "login.failed",
-            obj=user,
-            actor_label=user.username,
-            after={"reason": "inactive" if not user.is_active else "wrong_password"},
-        )
+        reason = "inactive" if not user.is_active else "wrong_password"
+        locked = login_failure_record(user, now=now, reason=reason)
         if locked:
             return LoginResult(
                 None,

@@ -163,7 +163,7 @@ def test_wrong_code_is_refused_and_counted(client: Client, inspector_wenchang: U
     sign_in_password(client, inspector_wenchang)
     wrong = f"{(int(code_for(secret, 1)) + 1) % 1_000_000:06d}"
     with translation.override("en"):
-        response = client.post("/login/code/", {"code": wrong})
+        response = client.post("/login/code/", {"code": wrong}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert "That code is not right." in response.content.decode()
     assert not signed_in(client)

@@ -20,7 +20,7 @@ from bihuan.audit.tasks import verify_chain
 
 def _page(client: Client) -> str:
     with translation.override("en"):
-        return client.get(reverse("audit:events")).content.decode()
+        return client.get(reverse("audit:events"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
 
 def test_the_page_shows_the_chain_head(client: Client, admin_audit: User) -> None:

@@ -532,11 +532,13 @@ def inspection_participants(request: HttpRequest, pk: int) -> HttpResponse:
     inspection = _own_inspection(request, pk)
     back = reverse("screening:inspection_edit", args=[inspection.pk])
     form = forms.ParticipantForm(request.POST)
-    if not form.is_valid():
-        raise Http404
-    person = selectors.co_inspector_choices(inspection).filter(pk=form.cleaned_data["user"]).first()
+    person = None
+    if form.is_valid():
+        choices = selectors.co_inspector_choices(inspection)
+        person = choices.filter(pk=form.cleaned_data["user"]).first()
     if person is None:
-        raise Http404
+        messages.error(request, _("Choose a co-inspector from the list."))
+        return redirect(back)
     try:
         if form.cleaned_data["action"] == "add":
             services.participant_add(actor=request.user, inspection=inspection, user=person)

@@ -183,7 +183,7 @@ def test_ending_my_other_session_signs_that_browser_out_with_a_message(
     assert row.ended_by == inspector_wenchang
     assert not Session.objects.filter(session_key=there_key).exists()
     with translation.override("en"):
-        landed = there.get("/", follow=True)
+        landed = there.get("/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert landed.redirect_chain == [("/login/?next=/", 302)]
     assert "Your session was ended from another session" in landed.content.decode()
     assert here.get("/").status_code == 200

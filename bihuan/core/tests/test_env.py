@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import get_random_string
 
+from bihuan.core.crypto import generate_encryption_key
 from bihuan.core.env import env_bool, env_database, env_int, env_list, env_storage, env_str
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -154,7 +155,12 @@ def test_production_refuses_a_malformed_variable(tmp_path: Path, name: str, valu
 
 
 def test_production_starts_with_good_values(tmp_path: Path) -> None:
-    result = _import_production(tmp_path, SECRET_KEY=_good_key())
+    result = _import_production(
+        tmp_path,
+        SECRET_KEY=_good_key(),
+        FIELD_ENCRYPTION_KEYS=generate_encryption_key(),
+        FIELD_HASH_KEY=_good_key(),
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "DEBUG False ['bihuan.example.gov.cn']"
 

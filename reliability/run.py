@@ -868,7 +868,8 @@ def main(argv: list[str] | None = None) -> int:
     for pk, path, _state, workers in recount["stranded"]:
         print(
             f"  stranded RUNNING by a dead worker ({', '.join(workers)}): {path} {pk} — "
-            "django-tasks-db has no lease or reaper; see reliability/README.md"
+            "no lease in django-tasks-db; bihuan.jobs.reaper enqueues it again after "
+            "TASKS_STALE_MINUTES"
         )
     print(f"check_loop: {'clean' if loop_status == 0 else 'DIRTY'}")
     if loop_status:

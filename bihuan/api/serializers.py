@@ -292,30 +292,29 @@ class PersonSerializer(serializers.Serializer[Any]):
     department = serializers.IntegerField(required=False, allow_null=True)
 
 
+def _optional_ids(help_text: Any) -> serializers.ListField:
+    """An optional list of at most 100 record ids (empty when left out)."""
+    return serializers.ListField(
+        child=serializers.IntegerField(),
+        max_length=100,
+        required=False,
+        default=list,
+        help_text=help_text,
+    )
+
+
 class JointConfirmSerializer(serializers.Serializer[Any]):
     planned_for = serializers.DateField()
     departments = serializers.ListField(
         child=serializers.IntegerField(), min_length=1, max_length=20
     )
-    team = serializers.ListField(
-        child=serializers.IntegerField(),
-        max_length=100,
-        required=False,
-        default=list,
-        help_text=_("User ids of officers and supervisors."),
-    )
+    team = _optional_ids(_("User ids of officers and supervisors."))
     named = PersonSerializer(many=True, required=False, default=list)
 
 
 class JointRecordSerializer(serializers.Serializer[Any]):
     outcome = serializers.CharField(max_length=4000)
-    absent = serializers.ListField(
-        child=serializers.IntegerField(),
-        max_length=100,
-        required=False,
-        default=list,
-        help_text=_("Participant ids of those who did not come."),
-    )
+    absent = _optional_ids(_("Participant ids of those who did not come."))
     extra = PersonSerializer(many=True, required=False, default=list)
 
 

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from bihuan.accounts.policies import Capability, can
 from bihuan.audit.services import event_record
-from bihuan.core.crypto import blind_index
+from bihuan.core.crypto import blind_index, normalize_phone
 from bihuan.core.errors import NotAllowed, ServiceError
 from bihuan.intake.categories import category as find_category
 from bihuan.intake.models import Channel, PublicReply, PublicTip, StatusLookupMiss
@@ -37,6 +38,8 @@ from bihuan.territory.models import Level, Region
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 12
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+# What a typed number may hold besides digits: spaces, dashes, brackets, a leading +.
+PHONE_TEXT_RE = re.compile(r"^\+?[\d\s\-()]+$")
 # Past this many tips in an hour from one address or phone, the form asks for a captcha.
 CAPTCHA_AFTER_PER_HOUR = 3
 # Past this many in a day, no more tips from that address or phone until tomorrow.
@@ -54,13 +57,14 @@ def ip_hash(client_ip: str) -> str:
 
 
 def normalise_phone(phone: str) -> str:
-    """The mainland mobile number without spaces, dashes or +86; ServiceError if it is not one."""
-    digits = re.sub(r"[\s\-()]", "", phone or "")
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    if not PHONE_RE.match(digits):
+    """The mainland mobile number without spaces, dashes or +86; ServiceError if it is not one.
+
+    The digits are those the search hash is taken of (``core.crypto.normalize_phone``), so the
+    rate limits count "138 1234 1234" and "+86 13812341234" as one number.
+    """
+    text = unicodedata.normalize("NFKC", phone or "").strip()
+    digits = normalize_phone(text)
+    if not PHONE_TEXT_RE.match(text) or not PHONE_RE.match(digits):
         raise ServiceError(_("Enter an 11-digit mobile number, e.g. 13812341234."), field="phone")
     return digits
 

@@ -9,7 +9,6 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from bihuan.accounts import sessions
@@ -182,8 +181,7 @@ def test_ending_my_other_session_signs_that_browser_out_with_a_message(
     assert row.ended_reason == SessionEnd.ENDED
     assert row.ended_by == inspector_wenchang
     assert not Session.objects.filter(session_key=there_key).exists()
-    with translation.override("en"):
-        landed = there.get("/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    landed = there.get("/", follow=True, HTTP_ACCEPT_LANGUAGE="en")
     assert landed.redirect_chain == [("/login/?next=/", 302)]
     assert "Your session was ended from another session" in landed.content.decode()
     assert here.get("/").status_code == 200

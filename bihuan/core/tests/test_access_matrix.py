@@ -240,7 +240,7 @@ def snapshot(record: Any = None, *, tables: bool = True) -> tuple[Any, ...]:
     counts: tuple[int, ...] = ()
     if tables:
         with connection.cursor() as cursor:
-            cursor.execute(_COUNT_EVERY_TABLE())
+            cursor.execute(_count_every_table_sql())
             counts = tuple(cursor.fetchone())
     row: Any = None
     if record is not None:
@@ -254,7 +254,7 @@ _BOOKS = {"sessions.Session", "accounts.UserSession"}
 
 
 @functools.cache
-def _COUNT_EVERY_TABLE() -> str:
+def _count_every_table_sql() -> str:
     """One query counting the rows of every table (one COUNT each costs a query per table)."""
     quote = connection.ops.quote_name
     tables = sorted(
